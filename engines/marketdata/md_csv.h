@@ -1,0 +1,40 @@
+/* Streaming, strictly validating reader for trade CSV files with the header
+ * "ts_ns,symbol,price,size"; every error names file:line and the field. */
+#ifndef MD_CSV_H
+#define MD_CSV_H
+
+#include <stdint.h>
+
+#include "md_types.h"
+
+/* Longest accepted line in bytes (excluding the line ending); longer lines are
+ * rejected with MESH_ECSV, never truncated silently. */
+#define MD_CSV_MAX_LINE 4096
+
+typedef struct md_csv md_csv;
+
+/* Opens path and checks the header row. Returns 0 and *out on success;
+ * MESH_ENOENT / MESH_EACCES / ... if the file cannot be opened (*out = NULL);
+ * MESH_ECSV if the header is missing or wrong: then *out is still set so that
+ * md_csv_error() can say why, and the caller must md_csv_close() it.
+ * One reader per thread: an md_csv is not safe for concurrent use. */
+int md_csv_open(md_csv **out, const char *path);
+
+/* Reads the next row into *out. Returns 1 for a trade (aggressor = 0), 0 at end
+ * of file, MESH_ECSV for a bad row (md_csv_error() says why; the reader stays
+ * usable: the next call reads the next line), MESH_EIO on a read error.
+ * A timestamp lower than the previous good row's is reported as MESH_ECSV
+ * ("goes backwards") with *out filled in, so the caller may still use it. */
+int md_csv_next(md_csv *r, md_trade *out);
+
+/* Message for the last error, e.g. "trades.csv:17: price 'abc' is not a
+ * number"; "" if there was none. Owned by the reader, valid until the next call. */
+const char *md_csv_error(const md_csv *r);
+
+/* Line number of the row last returned or rejected (header = line 1). */
+uint64_t md_csv_line(const md_csv *r);
+
+/* Closes the file and frees the reader. Accepts NULL. */
+void md_csv_close(md_csv *r);
+
+#endif
