@@ -14,10 +14,11 @@
 typedef struct md_csv md_csv;
 
 /* Opens path and checks the header row. Returns 0 and *out on success;
- * MESH_ENOENT / MESH_EACCES / ... if the file cannot be opened (*out = NULL);
- * MESH_ECSV if the header is missing or wrong: then *out is still set so that
- * md_csv_error() can say why, and the caller must md_csv_close() it.
- * One reader per thread: an md_csv is not safe for concurrent use. */
+ * MESH_ENOENT / MESH_EACCES / ... if the file cannot be opened; MESH_ECSV if
+ * the header is missing or wrong; MESH_ENOMEM. On failure *out = NULL and
+ * md_csv_error(NULL) gives this thread's message for the failed open
+ * ("trades.csv:1: header must be 'ts_ns,symbol,price,size', got 'a,b'").
+ * The caller owns the reader on success. One reader per thread at a time. */
 int md_csv_open(md_csv **out, const char *path);
 
 /* Reads the next row into *out. Returns 1 for a trade (aggressor = 0), 0 at end
@@ -27,8 +28,10 @@ int md_csv_open(md_csv **out, const char *path);
  * ("goes backwards") with *out filled in, so the caller may still use it. */
 int md_csv_next(md_csv *r, md_trade *out);
 
-/* Message for the last error, e.g. "trades.csv:17: price 'abc' is not a
- * number"; "" if there was none. Owned by the reader, valid until the next call. */
+/* Message for the reader's last error, e.g. "trades.csv:17: price 'abc' is
+ * not a number"; "" if there was none. With r == NULL: the message of this
+ * calling thread's last failed md_csv_open. Owned by the reader (or thread),
+ * valid until the next call on it. */
 const char *md_csv_error(const md_csv *r);
 
 /* Line number of the row last returned or rejected (header = line 1). */
