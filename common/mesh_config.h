@@ -1,0 +1,111 @@
+/* The mesh config: one YAML file describing a mesh (engines, routes, peers,
+ * supervision policy), loaded and fully validated before anything starts.
+ * Schema and defaults: docs/CONFIG.md. */
+#ifndef MESH_CONFIG_H
+#define MESH_CONFIG_H
+
+#include <stdint.h>
+
+#define MESH_NAME_MAX        32 /* names: [A-Za-z0-9_-], 1..31 chars */
+#define MESH_CFG_MAX_ENGINES 64
+#define MESH_CFG_MAX_ROUTES  256
+#define MESH_CFG_MAX_PEERS   16
+#define MESH_CFG_MAX_TYPES   32 /* message types per route */
+
+enum mesh_restart { MESH_RESTART_PERMANENT, MESH_RESTART_TRANSIENT, MESH_RESTART_TEMPORARY };
+enum mesh_escalation { MESH_ESCALATE_LEAVE_DOWN, MESH_ESCALATE_STOP_MESH };
+enum mesh_strategy { MESH_STRATEGY_ONE_FOR_ONE, MESH_STRATEGY_REST_FOR_ONE };
+enum mesh_policy { MESH_POLICY_WAIT, MESH_POLICY_DROP };
+enum mesh_wait { MESH_WAIT_ADAPTIVE, MESH_WAIT_SPIN, MESH_WAIT_YIELD };
+
+typedef struct mesh_engine_cfg {
+    char name[MESH_NAME_MAX];
+    char *binary;       /* resolved absolute path of an existing executable */
+    char **argv;        /* NULL-terminated; argv[0] == binary; then `args` */
+    char **env;         /* NULL-terminated "KEY=VALUE" added to the environment */
+    int cpu;            /* CPU to pin the engine thread to, -1 = not pinned */
+    enum mesh_restart restart;
+    enum mesh_escalation escalation;
+    enum mesh_wait wait;
+    uint32_t heartbeat_timeout_ms; /* 0 = no hang detection */
+    uint32_t ready_timeout_ms;     /* start -> ready flag, else kill and count a failure */
+    uint32_t backoff_initial_ms;   /* first restart delay; doubles per restart */
+    uint32_t backoff_max_ms;       /* cap of the delay */
+    uint32_t intensity_max;        /* more than this many restarts ... */
+    uint32_t intensity_period_ms;  /* ... within this period => failed + escalation */
+    uint32_t stop_timeout_ms;      /* SIGTERM -> SIGKILL */
+    int ndeps;
+    int deps[MESH_CFG_MAX_ENGINES]; /* indices into mesh_config.engines */
+    int line;                       /* line of the engine's entry in the file */
+} mesh_engine_cfg;
+
+/* One directed route = one ring (or one nng link when `peer` >= 0). A YAML
+ * route with `to: [a, b]` expands to one mesh_route_cfg per consumer. */
+typedef struct mesh_route_cfg {
+    char from[MESH_NAME_MAX]; /* producer engine name */
+    char to[MESH_NAME_MAX];   /* consumer engine name */
+    int from_engine;          /* index into engines, -1 when it runs on `peer` */
+    int to_engine;            /* index into engines, -1 when it runs on `peer` */
+    int peer;                 /* index into peers, -1 for a local route */
+    uint32_t ring_bytes;      /* power of two */
+    enum mesh_policy policy;
+    int ntypes;
+    int types[MESH_CFG_MAX_TYPES];                /* ids from the type lookup (-1 if none given) */
+    char type_names[MESH_CFG_MAX_TYPES][MESH_NAME_MAX];
+    int line;
+} mesh_route_cfg;
+
+typedef struct mesh_peer_cfg {
+    char name[MESH_NAME_MAX];
+    char address[128]; /* nng URL, e.g. tcp://10.0.0.2:7400 */
+    int line;
+} mesh_peer_cfg;
+
+typedef struct mesh_config {
+    char path[512];              /* the file it was loaded from */
+    char name[MESH_NAME_MAX];    /* mesh name: scopes shm object names */
+    char control_socket[108];    /* Unix socket path for meshctl */
+    char metrics_listen[64];     /* "127.0.0.1:9464", empty = off */
+    char listen[128];            /* nng URL remote peers connect to, empty = none */
+    uint32_t ring_bytes;         /* default ring capacity */
+    uint32_t stop_timeout_ms;    /* default per-engine stop timeout */
+    enum mesh_strategy strategy;
+    int keep_shm;                /* keep shared memory objects after stop */
+    int nengines;
+    mesh_engine_cfg engines[MESH_CFG_MAX_ENGINES]; /* in file order */
+    int nroutes;
+    mesh_route_cfg routes[MESH_CFG_MAX_ROUTES];
+    int npeers;
+    mesh_peer_cfg peers[MESH_CFG_MAX_PEERS];
+    int start_order[MESH_CFG_MAX_ENGINES]; /* engine indices, dependencies first */
+} mesh_config;
+
+typedef struct mesh_config_opts {
+    /* Colon-separated directories searched for engine binaries named without
+     * a '/', before the config's own `bin_path` and $PATH. May be NULL. */
+    const char *search_path;
+    /* Resolves a message type name to its id (>= 0) or a negative code for an
+     * unknown name. NULL = type names are kept, not checked (ids = -1). */
+    int (*type_lookup)(const char *name, void *arg);
+    void *type_lookup_arg;
+} mesh_config_opts;
+
+/* Loads and validates `path`. On success returns 0 and hands a new config to
+ * *out (caller frees with mesh_config_free). On failure returns MESH_ECONFIG
+ * (or a system code when the file cannot be read), leaves *out NULL, and
+ * writes every problem found, one per line as "file:line:col: what is
+ * wrong", into err (truncated to errlen). Thread-safe (no global state). */
+int mesh_config_load(mesh_config **out, const char *path, const mesh_config_opts *opts, char *err,
+                     unsigned errlen);
+
+/* Frees a config from mesh_config_load; accepts NULL. */
+void mesh_config_free(mesh_config *cfg);
+
+/* Index of the engine called `name`, or -1. */
+int mesh_config_engine_index(const mesh_config *cfg, const char *name);
+
+/* 1 when two engine entries would run the same process the same way (binary,
+ * argv, env, cpu) -- used by reload to decide what must restart. */
+int mesh_config_engine_same(const mesh_engine_cfg *a, const mesh_engine_cfg *b);
+
+#endif
