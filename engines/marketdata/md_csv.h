@@ -18,7 +18,8 @@ typedef struct md_csv md_csv;
  * the header is missing or wrong; MESH_ENOMEM. On failure *out = NULL and
  * md_csv_error(NULL) gives this thread's message for the failed open
  * ("trades.csv:1: header must be 'ts_ns,symbol,price,size', got 'a,b'").
- * The caller owns the reader on success. One reader per thread at a time. */
+ * The caller owns the reader on success. A reader must not be used by two
+ * threads at once; separate readers are independent. */
 int md_csv_open(md_csv **out, const char *path);
 
 /* Reads the next row into *out. Returns 1 for a trade (aggressor = 0), 0 at end
