@@ -1,0 +1,75 @@
+/* Codec: bounded pack into caller memory, arena-backed unpack with the type
+ * id checked against the registry. */
+#include "msg_codec.h"
+
+#include <limits.h>
+
+#include "mesh_error.h"
+
+size_t msg_encoded_size(const ProtobufCMessage *msg)
+{
+    return protobuf_c_message_get_packed_size(msg);
+}
+
+int msg_encode(const ProtobufCMessage *msg, void *buf, size_t cap)
+{
+    if (msg == NULL || (buf == NULL && cap > 0))
+        return MESH_EINVAL;
+    size_t need = protobuf_c_message_get_packed_size(msg);
+    if (need > cap || need > INT_MAX)
+        return MESH_EMSGSIZE;
+    if (need == 0)
+        return 0;
+    size_t done = protobuf_c_message_pack(msg, buf);
+    /* get_packed_size and pack walk the same fields: a mismatch means the
+     * message changed in between (a caller bug), never bad input. */
+    if (done != need)
+        return MESH_EINVAL;
+    return (int)done;
+}
+
+int msg_encode_typed(uint32_t type_id, const ProtobufCMessage *msg, void *buf, size_t cap)
+{
+    const msg_type_info *t;
+    int rc = msg_type_by_id(type_id, &t);
+    if (rc < 0)
+        return rc;
+    if (msg == NULL || msg->descriptor != t->descriptor)
+        return MESH_EINVAL;
+    return msg_encode(msg, buf, cap);
+}
+
+int msg_check(const ProtobufCMessage *msg)
+{
+    if (msg == NULL || msg->descriptor == NULL ||
+        msg->descriptor->magic != PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC)
+        return MESH_EINVAL;
+    return protobuf_c_message_check(msg) ? 0 : MESH_EINVAL;
+}
+
+int msg_decode(uint32_t type_id, const void *data, size_t len, msg_arena *arena,
+               ProtobufCMessage **out)
+{
+    if (out == NULL)
+        return MESH_EINVAL;
+    *out = NULL;
+    if (arena == NULL || (data == NULL && len > 0))
+        return MESH_EINVAL;
+    const msg_type_info *t;
+    int rc = msg_type_by_id(type_id, &t);
+    if (rc < 0)
+        return rc;
+    msg_arena_reset(arena);
+    /* protobuf-c reads nothing when len is 0, but wants a valid pointer. */
+    static const uint8_t empty[1];
+    const uint8_t *bytes = len > 0 ? data : empty;
+    ProtobufCMessage *m =
+        protobuf_c_message_unpack(t->descriptor, msg_arena_allocator(arena), len, bytes);
+    if (m == NULL) {
+        rc = msg_arena_exhausted(arena) ? MESH_ENOMEM : MESH_EPROTO;
+        msg_arena_reset(arena);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
