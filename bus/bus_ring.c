@@ -1,0 +1,284 @@
+/* SPSC ring hot path: claim/commit on the producer side, peek/release on the
+ * consumer side, the copying and waiting conveniences built on them. */
+#include "bus_ring.h"
+#include "bus_atomic.h"
+#include "bus_ring_int.h"
+#include "mesh_clock.h"
+#include "mesh_log.h"
+
+#include <string.h>
+
+const char *ring_rec_invalid(const bus_ring *r, const struct ring_rec *h, uint64_t pos,
+                             uint64_t avail)
+{
+    uint64_t off = pos & r->mask;
+    uint64_t room = r->cap - off; /* bytes to the end of the data area */
+    if (h->type == BUS_RING_TYPE_PAD) {
+        if (off == 0 || h->len != room)
+            return "padding record length does not reach the end of the data area";
+        if (h->len > avail)
+            return "padding record runs past the producer position";
+        return NULL;
+    }
+    if (avail < BUS_RING_REC_HDR || room < BUS_RING_REC_HDR)
+        return "record header runs past the producer position or the data area";
+    if (h->len > r->max_record)
+        return "record length exceeds max_record";
+    uint64_t need = ring_rec_size(h->len);
+    if (need > avail)
+        return "record runs past the producer position";
+    if (need > room)
+        return "record runs past the end of the data area";
+    if (h->check != ring_check(h->len, h->type, h->flags, h->seq))
+        return "record header check word mismatch";
+    return NULL;
+}
+
+int ring_corrupt(bus_ring *r, uint64_t pos, const char *why)
+{
+    if (!r->corrupt_logged) {
+        r->corrupt_logged = 1;
+        mesh_error("bus_ring %s: corrupt at position %llu (offset %llu): %s", r->name,
+                   (unsigned long long)pos, (unsigned long long)(pos & r->mask), why);
+    }
+    return MESH_ECORRUPT;
+}
+
+/* Producer: reloads the consumer's tail. */
+static int ring_reload_tail(bus_ring *r)
+{
+    /* Acquire: pairs with the release store of tail in bus_ring_release, so
+     * the consumer's reads of the freed records finish before we overwrite. */
+    uint64_t t = bus_load_acq_64(&r->shm->tail);
+    if ((t & (BUS_RING_ALIGN - 1)) != 0 || t < r->tail_cache || t > r->head)
+        return ring_corrupt(r, t, "consumer tail is misaligned, went backwards or passed head");
+    r->tail_cache = t;
+    return 0;
+}
+
+int bus_ring_claim(bus_ring *r, size_t len, void **ptr)
+{
+    if (r->role != BUS_RING_PRODUCER || r->claimed)
+        return MESH_ESTATE;
+    if (len > r->max_record)
+        return MESH_ETOOBIG;
+    uint64_t need = ring_rec_size(len);
+    uint64_t pos = r->head;
+    uint64_t off = pos & r->mask;
+    uint64_t room = r->cap - off;
+    uint64_t total = need <= room ? need : room + need; /* + padding to the end */
+    if (pos + total - r->tail_cache > r->cap) {
+        int rc = ring_reload_tail(r);
+        if (rc < 0)
+            return rc;
+        if (pos + total - r->tail_cache > r->cap)
+            return MESH_EAGAIN;
+    }
+    if (need > room) {
+        /* Padding record; becomes visible only with the commit's head store. */
+        struct ring_rec *pad = (struct ring_rec *)(r->data + off);
+        pad->len = (uint32_t)room;
+        pad->type = BUS_RING_TYPE_PAD;
+        pos += room;
+        off = 0;
+    }
+    r->claim_pos = pos;
+    r->claim_len = len;
+    r->claimed = 1;
+    *ptr = r->data + off + BUS_RING_REC_HDR;
+    return 0;
+}
+
+int bus_ring_commit(bus_ring *r, uint32_t type, uint32_t flags, size_t used_len)
+{
+    if (!r->claimed)
+        return MESH_ESTATE;
+    if (used_len > r->claim_len || type == BUS_RING_TYPE_PAD)
+        return MESH_EINVAL;
+    struct ring_rec *h = (struct ring_rec *)(r->data + (r->claim_pos & r->mask));
+    uint64_t seq = r->next_seq;
+    h->len = (uint32_t)used_len;
+    h->type = type;
+    h->flags = flags;
+    h->seq = seq;
+    h->check = ring_check((uint32_t)used_len, type, flags, seq);
+    r->claimed = 0;
+    r->next_seq = seq + 1;
+    r->bytes += used_len;
+    r->head = r->claim_pos + ring_rec_size(used_len);
+    struct ring_shm *s = r->shm;
+    /* next_seq before head: a producer killed in between leaves a gap in the
+     * sequence (never a duplicate) and no lost record. */
+    bus_store_64(&s->next_seq, seq + 1);
+    bus_store_64(&s->bytes, r->bytes);
+    /* Release: the header and payload written above are visible before the
+     * new head. Pairs with the acquire load of head in ring_reload_head
+     * (consumer) and bus_ring_observe (tools). */
+    bus_store_rel_64(&s->head, r->head);
+    if (r->db != NULL && bus_doorbell_notify(r->db))
+        bus_add_64(&s->wakeups, 1);
+    return 0;
+}
+
+void bus_ring_abort(bus_ring *r)
+{
+    r->claimed = 0;
+}
+
+/* DROP policy: counts the message and consumes its sequence number so the
+ * consumer sees the gap. */
+static void ring_drop(bus_ring *r)
+{
+    r->next_seq++;
+    bus_store_64(&r->shm->next_seq, r->next_seq);
+    bus_add_64(&r->shm->drops, 1);
+}
+
+int bus_ring_claim_wait(bus_ring *r, size_t len, void **ptr, uint64_t timeout_ns)
+{
+    int rc = bus_ring_claim(r, len, ptr);
+    if (rc != MESH_EAGAIN)
+        return rc;
+    if (r->policy == BUS_RING_POLICY_DROP) {
+        ring_drop(r);
+        return BUS_RING_DROPPED;
+    }
+    bus_add_64(&r->shm->full_waits, 1);
+    uint64_t start = mesh_now_ns();
+    bus_backoff b;
+    bus_backoff_init(&b, &r->wait);
+    for (;;) {
+        bus_backoff_step(&b);
+        rc = bus_ring_claim(r, len, ptr);
+        if (rc != MESH_EAGAIN)
+            return rc;
+        if (timeout_ns != UINT64_MAX && mesh_now_ns() - start >= timeout_ns)
+            return MESH_ETIMEDOUT;
+    }
+}
+
+/* Copies a payload into the open claim and commits it. */
+static int ring_fill_commit(bus_ring *r, void *p, uint32_t type, const void *data, size_t len)
+{
+    if (len > 0)
+        memcpy(p, data, len);
+    return bus_ring_commit(r, type, 0, len);
+}
+
+int bus_ring_push(bus_ring *r, uint32_t type, const void *data, size_t len)
+{
+    void *p;
+    if (type == BUS_RING_TYPE_PAD)
+        return MESH_EINVAL;
+    int rc = bus_ring_claim(r, len, &p);
+    return rc < 0 ? rc : ring_fill_commit(r, p, type, data, len);
+}
+
+int bus_ring_push_wait(bus_ring *r, uint32_t type, const void *data, size_t len,
+                       uint64_t timeout_ns)
+{
+    void *p;
+    if (type == BUS_RING_TYPE_PAD)
+        return MESH_EINVAL;
+    int rc = bus_ring_claim_wait(r, len, &p, timeout_ns);
+    return rc < 0 ? rc : ring_fill_commit(r, p, type, data, len);
+}
+
+/* Consumer: reloads the producer's head; tracks the high-water depth. */
+static int ring_reload_head(bus_ring *r)
+{
+    /* Acquire: pairs with the release store of head in bus_ring_commit, so
+     * the record bytes are read only after they were published. */
+    uint64_t h = bus_load_acq_64(&r->shm->head);
+    if ((h & (BUS_RING_ALIGN - 1)) != 0 || h < r->head_cache || h - r->released > r->cap)
+        return ring_corrupt(r, h,
+                            "producer head is misaligned, went backwards or is more "
+                            "than capacity ahead of tail");
+    r->head_cache = h;
+    uint64_t depth = h - r->released;
+    if (depth > r->high_water) {
+        r->high_water = depth;
+        bus_store_64(&r->shm->high_water, depth);
+    }
+    return 0;
+}
+
+int bus_ring_peek(bus_ring *r, bus_ring_rec *rec)
+{
+    if (r->role != BUS_RING_CONSUMER)
+        return MESH_ESTATE;
+    for (;;) {
+        uint64_t pos = r->read;
+        if (pos == r->head_cache) {
+            int rc = ring_reload_head(r);
+            if (rc < 0)
+                return rc;
+            if (pos == r->head_cache)
+                return MESH_EAGAIN;
+        }
+        const uint8_t *at = r->data + (pos & r->mask);
+        struct ring_rec h;
+        ring_copy_hdr(r, pos & r->mask, &h);
+        /* Compiler barrier: validate and use this one copy, never a re-read
+         * of memory the other process could be changing. */
+        ck_pr_barrier();
+        const char *why = ring_rec_invalid(r, &h, pos, r->head_cache - pos);
+        if (why != NULL)
+            return ring_corrupt(r, pos, why);
+        if (h.type == BUS_RING_TYPE_PAD) {
+            r->read = pos + h.len;
+            continue;
+        }
+        rec->data = at + BUS_RING_REC_HDR;
+        rec->len = h.len;
+        rec->type = h.type;
+        rec->flags = h.flags;
+        rec->seq = h.seq;
+        r->read = pos + ring_rec_size(h.len);
+        return 0;
+    }
+}
+
+void bus_ring_release(bus_ring *r)
+{
+    if (r->role != BUS_RING_CONSUMER || r->read == r->released)
+        return;
+    r->released = r->read;
+    /* Release: our reads of every record before `read` finish before the
+     * producer may reuse the space. Pairs with the acquire load of tail in
+     * ring_reload_tail. */
+    bus_store_rel_64(&r->shm->tail, r->read);
+}
+
+int bus_ring_pop(bus_ring *r, bus_ring_rec *rec, void *buf, size_t cap)
+{
+    bus_ring_rec tmp;
+    if (rec == NULL)
+        rec = &tmp;
+    uint64_t before = r->read;
+    int rc = bus_ring_peek(r, rec);
+    if (rc < 0)
+        return rc;
+    if (rec->len > cap) {
+        r->read = before;
+        rec->data = NULL;
+        return MESH_EMSGSIZE;
+    }
+    if (rec->len > 0)
+        memcpy(buf, rec->data, rec->len);
+    rec->data = buf;
+    bus_ring_release(r);
+    return 0;
+}
+
+int bus_ring_ready(bus_ring *r)
+{
+    if (r->role != BUS_RING_CONSUMER)
+        return 0;
+    if (r->read != r->head_cache)
+        return 1;
+    /* A corrupt head reports ready so that the caller's peek sees the error. */
+    if (ring_reload_head(r) < 0)
+        return 1;
+    return r->read != r->head_cache;
+}

@@ -1,0 +1,308 @@
+/* SPSC ring set-up and tooling: formatting, validated attach over memory or a
+ * POSIX shm object, counters, and the non-consuming observer. */
+#include "bus_atomic.h"
+#include "bus_ring.h"
+#include "bus_ring_int.h"
+#include "bus_shm.h"
+#include "mesh_log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int ring_pow2(uint64_t v)
+{
+    return v != 0 && (v & (v - 1)) == 0;
+}
+
+size_t bus_ring_segment_size(uint64_t capacity)
+{
+    return (size_t)(BUS_RING_HEADER_BYTES + capacity);
+}
+
+uint32_t bus_ring_default_max_record(uint64_t capacity)
+{
+    return (uint32_t)(capacity / 4 - BUS_RING_REC_HDR);
+}
+
+static int ring_cfg_ok(uint64_t capacity, uint32_t max_record, uint32_t policy)
+{
+    if (!ring_pow2(capacity) || capacity < BUS_RING_MIN_CAPACITY ||
+        capacity > BUS_RING_MAX_CAPACITY)
+        return 0;
+    if (max_record == 0 || max_record > bus_ring_default_max_record(capacity))
+        return 0;
+    return policy == BUS_RING_POLICY_WAIT || policy == BUS_RING_POLICY_DROP;
+}
+
+int bus_ring_format(void *mem, size_t len, uint64_t capacity, uint32_t max_record,
+                    enum bus_ring_policy policy)
+{
+    if (max_record == 0 && capacity >= BUS_RING_MIN_CAPACITY)
+        max_record = bus_ring_default_max_record(capacity);
+    if (mem == NULL || ((uintptr_t)mem & (BUS_RING_ALIGN - 1)) != 0 ||
+        !ring_cfg_ok(capacity, max_record, (uint32_t)policy) ||
+        len != bus_ring_segment_size(capacity))
+        return MESH_EINVAL;
+    struct ring_shm *s = mem;
+    memset(s, 0, sizeof(*s));
+    s->magic = BUS_RING_MAGIC;
+    s->version = BUS_RING_VERSION;
+    s->header_bytes = BUS_RING_HEADER_BYTES;
+    s->capacity = capacity;
+    s->max_record = max_record;
+    s->policy = (uint32_t)policy;
+    s->next_seq = 1;
+    return 0;
+}
+
+/* Checks the header and positions of a mapped segment of `len` bytes; logs
+ * what is wrong. */
+static int ring_validate(const void *mem, size_t len, const char *name)
+{
+    const struct ring_shm *s = mem;
+    if (len < sizeof(*s)) {
+        mesh_warn("bus_ring %s: %zu bytes, smaller than the %u-byte header (truncated)", name, len,
+                  BUS_RING_HEADER_BYTES);
+        return MESH_ECORRUPT;
+    }
+    if (s->magic != BUS_RING_MAGIC) {
+        mesh_warn("bus_ring %s: bad magic 0x%016llx: not a ring segment", name,
+                  (unsigned long long)s->magic);
+        return MESH_EFOREIGN;
+    }
+    if (s->version != BUS_RING_VERSION) {
+        mesh_warn("bus_ring %s: layout version %u, this build reads %u", name, s->version,
+                  BUS_RING_VERSION);
+        return MESH_EVERSION;
+    }
+    const char *why = NULL;
+    uint64_t head = bus_load_64(&s->head), tail = bus_load_64(&s->tail);
+    if (s->header_bytes != BUS_RING_HEADER_BYTES)
+        why = "header_bytes field is wrong";
+    else if (!ring_cfg_ok(s->capacity, s->max_record, s->policy))
+        why = "capacity (power of two in range), max_record (<= capacity/4 - 24) or policy invalid";
+    else if (len != bus_ring_segment_size(s->capacity))
+        why = "segment size does not match header + capacity (truncated or resized)";
+    else if (((head | tail) & (BUS_RING_ALIGN - 1)) != 0)
+        why = "head or tail position not 8-aligned";
+    else if (tail > head || head - tail > s->capacity)
+        why = "positions inconsistent (need tail <= head <= tail + capacity)";
+    else if (bus_load_64(&s->next_seq) == 0)
+        why = "next_seq is 0";
+    if (why != NULL) {
+        mesh_warn("bus_ring %s: corrupt header: %s (capacity %llu, max_record %u, head %llu, "
+                  "tail %llu, segment %zu bytes)",
+                  name, why, (unsigned long long)s->capacity, s->max_record,
+                  (unsigned long long)head, (unsigned long long)tail, len);
+        return MESH_ECORRUPT;
+    }
+    return 0;
+}
+
+/* Fills the handle from a validated segment; writes the role's pid unless
+ * it is an observer (whose mapping may be read-only). */
+static void ring_init_handle(bus_ring *r, void *mem, enum bus_ring_role role)
+{
+    struct ring_shm *s = mem;
+    r->shm = s;
+    r->data = (uint8_t *)mem + BUS_RING_HEADER_BYTES;
+    r->cap = s->capacity;
+    r->mask = s->capacity - 1;
+    r->max_record = s->max_record;
+    r->policy = s->policy;
+    r->role = role;
+    bus_wait_cfg_default(&r->wait);
+    if (role == BUS_RING_PRODUCER) {
+        r->head = bus_load_64(&s->head);
+        r->tail_cache = bus_load_acq_64(&s->tail);
+        r->next_seq = bus_load_64(&s->next_seq);
+        r->bytes = bus_load_64(&s->bytes);
+        bus_store_32((uint32_t *)&s->producer_pid, (uint32_t)getpid());
+    } else if (role == BUS_RING_CONSUMER) {
+        r->read = r->released = r->head_cache = bus_load_64(&s->tail);
+        r->high_water = bus_load_64(&s->high_water);
+        bus_store_32((uint32_t *)&s->consumer_pid, (uint32_t)getpid());
+    }
+}
+
+static int ring_role_ok(enum bus_ring_role role)
+{
+    return role == BUS_RING_PRODUCER || role == BUS_RING_CONSUMER || role == BUS_RING_OBSERVER;
+}
+
+int bus_ring_open_mem(bus_ring **out, void *mem, size_t len, enum bus_ring_role role)
+{
+    if (out == NULL || mem == NULL || ((uintptr_t)mem & (BUS_RING_ALIGN - 1)) != 0 ||
+        !ring_role_ok(role))
+        return MESH_EINVAL;
+    int rc = ring_validate(mem, len, "mem");
+    if (rc < 0)
+        return rc;
+    bus_ring *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return MESH_ENOMEM;
+    snprintf(r->name, sizeof(r->name), "mem");
+    ring_init_handle(r, mem, role);
+    *out = r;
+    return 0;
+}
+
+int bus_ring_create(const char *shm_name, uint64_t capacity, uint32_t max_record,
+                    enum bus_ring_policy policy)
+{
+    if (max_record == 0 && capacity >= BUS_RING_MIN_CAPACITY)
+        max_record = bus_ring_default_max_record(capacity);
+    if (!ring_cfg_ok(capacity, max_record, (uint32_t)policy))
+        return MESH_EINVAL;
+    bus_shm *seg;
+    int rc = bus_shm_create(&seg, shm_name, bus_ring_segment_size(capacity));
+    if (rc < 0)
+        return rc;
+    rc = bus_ring_format(bus_shm_base(seg), bus_shm_size(seg), capacity, max_record, policy);
+    bus_shm_close(seg);
+    if (rc < 0)
+        bus_shm_unlink(shm_name);
+    return rc;
+}
+
+int bus_ring_open(bus_ring **out, const char *shm_name, enum bus_ring_role role)
+{
+    if (out == NULL || !ring_role_ok(role))
+        return MESH_EINVAL;
+    bus_shm *seg;
+    int rc = bus_shm_attach(&seg, shm_name, BUS_RING_HEADER_BYTES, role != BUS_RING_OBSERVER);
+    if (rc < 0)
+        return rc;
+    rc = ring_validate(bus_shm_base(seg), bus_shm_size(seg), shm_name);
+    if (rc < 0)
+        goto fail_seg;
+    bus_ring *r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        rc = MESH_ENOMEM;
+        goto fail_seg;
+    }
+    snprintf(r->name, sizeof(r->name), "%s", shm_name);
+    r->seg = seg;
+    ring_init_handle(r, bus_shm_base(seg), role);
+    *out = r;
+    return 0;
+fail_seg:
+    bus_shm_close(seg);
+    return rc;
+}
+
+void bus_ring_close(bus_ring *r)
+{
+    if (r == NULL)
+        return;
+    bus_shm_close(r->seg);
+    free(r);
+}
+
+void bus_ring_set_doorbell(bus_ring *r, bus_doorbell *db)
+{
+    r->db = db;
+}
+
+void bus_ring_set_wait(bus_ring *r, const bus_wait_cfg *cfg)
+{
+    if (cfg != NULL)
+        r->wait = *cfg;
+    else
+        bus_wait_cfg_default(&r->wait);
+}
+
+const char *bus_ring_name(const bus_ring *r)
+{
+    return r->name;
+}
+
+uint32_t bus_ring_max_record(const bus_ring *r)
+{
+    return r->max_record;
+}
+
+int bus_ring_stats_get(const bus_ring *r, bus_ring_stats *st)
+{
+    const struct ring_shm *s = r->shm;
+    memset(st, 0, sizeof(*st));
+    st->capacity = r->cap;
+    st->max_record = r->max_record;
+    st->policy = r->policy;
+    /* tail first: head only grows, so head >= tail holds for the pair. */
+    st->tail = bus_load_acq_64(&s->tail);
+    st->head = bus_load_acq_64(&s->head);
+    st->depth = st->head >= st->tail ? st->head - st->tail : 0;
+    st->next_seq = bus_load_64(&s->next_seq);
+    st->drops = bus_load_64(&s->drops);
+    st->messages = st->next_seq - 1 - st->drops;
+    st->bytes = bus_load_64(&s->bytes);
+    st->full_waits = bus_load_64(&s->full_waits);
+    st->wakeups = bus_load_64(&s->wakeups);
+    st->high_water = bus_load_64(&s->high_water);
+    st->producer_pid = (int32_t)bus_load_32((const uint32_t *)&s->producer_pid);
+    st->consumer_pid = (int32_t)bus_load_32((const uint32_t *)&s->consumer_pid);
+    return 0;
+}
+
+/* Observer: nonzero if the consumer released past pos (the bytes at pos may
+ * have been overwritten). The load fence keeps the caller's earlier loads of
+ * the record before this load of tail (seqlock-style re-check). */
+static int ring_freed(const bus_ring *r, uint64_t pos, uint64_t *tail)
+{
+    bus_fence_load();
+    *tail = bus_load_acq_64(&r->shm->tail);
+    return *tail > pos;
+}
+
+int bus_ring_observe(const bus_ring *r, uint64_t *cursor, bus_ring_rec *rec, void *buf, size_t cap)
+{
+    uint64_t tail = bus_load_acq_64(&r->shm->tail);
+    uint64_t pos = *cursor == 0 ? tail : *cursor;
+    for (;;) {
+        if (pos < tail) {
+            *cursor = tail;
+            return MESH_ERANGE;
+        }
+        /* Acquire: pairs with the release store of head in bus_ring_commit. */
+        uint64_t head = bus_load_acq_64(&r->shm->head);
+        if (pos >= head) {
+            *cursor = pos;
+            return MESH_EAGAIN;
+        }
+        struct ring_rec h;
+        ring_copy_hdr(r, pos & r->mask, &h);
+        ck_pr_barrier();
+        const char *why = (pos & (BUS_RING_ALIGN - 1)) != 0 || head - pos > r->cap
+                              ? "observer cursor is not a record position"
+                              : ring_rec_invalid(r, &h, pos, head - pos);
+        if (why != NULL) {
+            if (ring_freed(r, pos, &tail))
+                continue; /* overwritten under us: restart at tail (ERANGE) */
+            mesh_warn("bus_ring %s: observer: corrupt at position %llu: %s", r->name,
+                      (unsigned long long)pos, why);
+            return MESH_ECORRUPT;
+        }
+        if (h.type == BUS_RING_TYPE_PAD) {
+            pos += h.len;
+            continue;
+        }
+        rec->len = h.len;
+        rec->type = h.type;
+        rec->flags = h.flags;
+        rec->seq = h.seq;
+        rec->data = buf;
+        if (h.len > cap) {
+            *cursor = pos;
+            return MESH_EMSGSIZE;
+        }
+        if (h.len > 0)
+            memcpy(buf, r->data + (pos & r->mask) + BUS_RING_REC_HDR, h.len);
+        if (ring_freed(r, pos, &tail))
+            continue;
+        *cursor = pos + ring_rec_size(h.len);
+        return 0;
+    }
+}
