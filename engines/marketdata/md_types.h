@@ -32,4 +32,18 @@ typedef struct md_bar {
     uint32_t trades;
 } md_bar;
 
+/* What an md_event carries. */
+typedef enum md_event_kind { MD_EVENT_TRADE = 1, MD_EVENT_QUOTE = 2 } md_event_kind;
+
+/* A trade or a quote from a feed (tagged union). symbol_index is the feed's
+ * index of the symbol (0..n-1). Plain value type. */
+typedef struct md_event {
+    md_event_kind kind;
+    uint32_t symbol_index;
+    union {
+        md_trade trade; /* kind == MD_EVENT_TRADE */
+        md_quote quote; /* kind == MD_EVENT_QUOTE */
+    };
+} md_event;
+
 #endif
