@@ -3,6 +3,7 @@
 #include "msg_codec.h"
 
 #include <limits.h>
+#include <stdbool.h>
 
 #include "mesh_error.h"
 
@@ -47,6 +48,43 @@ int msg_check(const ProtobufCMessage *msg)
     return protobuf_c_message_check(msg) ? 0 : MESH_EINVAL;
 }
 
+/* protobuf-c accepts an over-long varint tag that encodes field number 0
+ * (e.g. 80 00) and keeps it as an unknown field, which it would then pack
+ * as an invalid 00 tag. Field 0 is invalid on the wire: treat the payload
+ * as malformed. Walks nested messages; cheap when there are none. */
+static bool unknown_fields_valid(const ProtobufCMessage *m, int depth)
+{
+    if (depth > 64)
+        return false;
+    for (unsigned i = 0; i < m->n_unknown_fields; i++) {
+        if (m->unknown_fields[i].tag == 0)
+            return false;
+    }
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        const char *p = (const char *)m + f->offset;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
+            ProtobufCMessage *const *arr = *(ProtobufCMessage *const *const *)p;
+            for (size_t k = 0; k < n; k++) {
+                if (!unknown_fields_valid(arr[k], depth + 1))
+                    return false;
+            }
+        } else {
+            const ProtobufCMessage *sub = *(ProtobufCMessage *const *)p;
+            if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+                *(const uint32_t *)((const char *)m + f->quantifier_offset) != f->id)
+                continue;
+            if (sub != NULL && !unknown_fields_valid(sub, depth + 1))
+                return false;
+        }
+    }
+    return true;
+}
+
 int msg_decode(uint32_t type_id, const void *data, size_t len, msg_arena *arena,
                ProtobufCMessage **out)
 {
@@ -65,8 +103,8 @@ int msg_decode(uint32_t type_id, const void *data, size_t len, msg_arena *arena,
     const uint8_t *bytes = len > 0 ? data : empty;
     ProtobufCMessage *m =
         protobuf_c_message_unpack(t->descriptor, msg_arena_allocator(arena), len, bytes);
-    if (m == NULL) {
-        rc = msg_arena_exhausted(arena) ? MESH_ENOMEM : MESH_EPROTO;
+    if (m == NULL || !unknown_fields_valid(m, 0)) {
+        rc = m == NULL && msg_arena_exhausted(arena) ? MESH_ENOMEM : MESH_EPROTO;
         msg_arena_reset(arena);
         return rc;
     }
