@@ -29,6 +29,7 @@ struct md_csv {
     size_t end;     /* one past the last valid byte in buf */
     uint64_t line;  /* number of the line last returned */
     uint64_t last_ts;
+    int read_errno; /* errno of the last failed read(2) */
     char *path;
     char *buf;
     char err[MD_CSV_ERR_MAX];
@@ -87,8 +88,10 @@ static int md_csv_fill(md_csv *r)
             r->eof = true;
             return 0;
         }
-        if (errno != EINTR)
+        if (errno != EINTR) {
+            r->read_errno = errno;
             return mesh_err_from_errno(errno);
+        }
     }
 }
 
@@ -309,7 +312,8 @@ int md_csv_next(md_csv *r, md_trade *out)
     if (rc == 0)
         return 0;
     if (rc < 0) {
-        md_csv_fail(r, "read error: %s", mesh_strerror(rc));
+        snprintf(r->err, sizeof r->err, "%s: read error after line %llu: %s", r->path,
+                 (unsigned long long)r->line, strerror(r->read_errno));
         return rc;
     }
     if (rc == MD_LINE_TOO_LONG) {
@@ -336,7 +340,7 @@ static int md_csv_header(md_csv *r)
     char q[64];
     int rc = md_csv_getline(r, &line, &len);
     if (rc < 0) {
-        md_csv_fail(r, "read error: %s", mesh_strerror(rc));
+        snprintf(r->err, sizeof r->err, "%s: read error: %s", r->path, strerror(r->read_errno));
         return rc;
     }
     if (rc == 0) {
