@@ -4,6 +4,7 @@
 #ifndef MESH_CONFIG_H
 #define MESH_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define MESH_NAME_MAX        32 /* names: [A-Za-z0-9_-], 1..31 chars */
@@ -98,7 +99,15 @@ typedef struct mesh_config_opts {
 int mesh_config_load(mesh_config **out, const char *path, const mesh_config_opts *opts, char *err,
                      unsigned errlen);
 
-/* Frees a config from mesh_config_load; accepts NULL. */
+/* Same as mesh_config_load for a config held in memory (e.g. an embedded
+ * default): `text` is `len` bytes of YAML, `name` labels error lines (NULL =
+ * "<config>"), relative paths start from `base_dir` (NULL = the current
+ * directory). Same ownership, errors and thread-safety as mesh_config_load. */
+int mesh_config_parse(mesh_config **out, const char *text, size_t len, const char *name,
+                      const char *base_dir, const mesh_config_opts *opts, char *err,
+                      unsigned errlen);
+
+/* Frees a config from mesh_config_load or mesh_config_parse; accepts NULL. */
 void mesh_config_free(mesh_config *cfg);
 
 /* Index of the engine called `name`, or -1. */
