@@ -50,8 +50,12 @@ static int ring_reload_tail(bus_ring *r)
     /* Acquire: pairs with the release store of tail in bus_ring_release, so
      * the consumer's reads of the freed records finish before we overwrite. */
     uint64_t t = bus_load_acq_64(&r->shm->tail);
-    if ((t & (BUS_RING_ALIGN - 1)) != 0 || t < r->tail_cache || t > r->head)
-        return ring_corrupt(r, t, "consumer tail is misaligned, went backwards or passed head");
+    if ((t & (BUS_RING_ALIGN - 1)) != 0)
+        return ring_corrupt(r, t, "consumer tail (shown as position) is not 8-aligned");
+    if (t < r->tail_cache)
+        return ring_corrupt(r, t, "consumer tail (shown as position) went backwards");
+    if (t > r->head)
+        return ring_corrupt(r, t, "consumer tail (shown as position) is past the producer head");
     r->tail_cache = t;
     return 0;
 }
@@ -190,10 +194,14 @@ static int ring_reload_head(bus_ring *r)
     /* Acquire: pairs with the release store of head in bus_ring_commit, so
      * the record bytes are read only after they were published. */
     uint64_t h = bus_load_acq_64(&r->shm->head);
-    if ((h & (BUS_RING_ALIGN - 1)) != 0 || h < r->head_cache || h - r->released > r->cap)
+    if ((h & (BUS_RING_ALIGN - 1)) != 0)
+        return ring_corrupt(r, h, "producer head (shown as position) is not 8-aligned");
+    if (h < r->head_cache)
+        return ring_corrupt(r, h, "producer head (shown as position) went backwards");
+    if (h - r->released > r->cap)
         return ring_corrupt(r, h,
-                            "producer head is misaligned, went backwards or is more "
-                            "than capacity ahead of tail");
+                            "producer head (shown as position) is more than capacity "
+                            "ahead of the consumer tail");
     r->head_cache = h;
     uint64_t depth = h - r->released;
     if (depth > r->high_water) {
