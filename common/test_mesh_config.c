@@ -7,6 +7,7 @@
 
 #include <criterion/criterion.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -759,7 +760,54 @@ Test(config, every_problem_in_one_file_is_reported_in_line_order)
     }
 }
 
+Test(config, too_many_engines)
+{
+    /* MESH_CFG_MAX_ENGINES + 1 one-line engines after "engines:" on line 3:
+     * engine k (0-based) sits on line 4 + k, so the refused one (k = 64) on 68. */
+    static char text[8192];
+    size_t pos = (size_t)snprintf(text, sizeof(text), HEAD "engines:\n");
+    for (int k = 0; k <= MESH_CFG_MAX_ENGINES; k++)
+        pos += (size_t)snprintf(text + pos, sizeof(text) - pos,
+                                "  - {name: e%d, binary: /bin/true}\n", k);
+    refused(text, 4 + MESH_CFG_MAX_ENGINES, "too many engines (at most 64)");
+    refused(HEAD "engines: []\n", 3, "'engines' must list at least one engine");
+}
+
 /* ---- API edges ---------------------------------------------------------- */
+
+/* Loads full_cfg and checks a few fields; returns the number of mismatches. */
+static void *load_repeatedly(void *arg)
+{
+    long bad = 0;
+    for (int i = 0; i < 20; i++) {
+        mesh_config *cfg;
+        char err[4096];
+        mesh_config_opts o = {.search_path = dir, .type_lookup = lookup_type};
+        if (mesh_config_load(&cfg, cfg_path, &o, err, sizeof(err)) != 0) {
+            bad++;
+            continue;
+        }
+        bad += cfg->nroutes != 3 || cfg->engines[2].deps[0] != 0 || cfg->routes[2].peer != 0;
+        mesh_config_free(cfg);
+    }
+    return (void *)bad;
+}
+
+Test(config, loads_concurrently_from_two_threads)
+{
+    make_exec("bin/mesh-marketdata");
+    make_exec("engines/feat");
+    make_exec("mesh-vpin-bin");
+    write_file("mesh.yaml", full_cfg, 0644);
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, load_repeatedly, NULL), 0);
+    for (int i = 0; i < 2; i++) {
+        void *bad;
+        pthread_join(t[i], &bad);
+        cr_assert_eq((long)bad, 0, "thread %d: %ld bad loads", i, (long)bad);
+    }
+}
 
 Test(config, unreadable_file_gives_a_system_code)
 {
