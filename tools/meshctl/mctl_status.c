@@ -1,0 +1,178 @@
+/* meshctl status and rings: one request (two samples for ring rates), then a
+ * table for people or JSON for programs. */
+#include "mctl.h"
+
+#include "mesh_clock.h"
+#include "mesh_error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void fmt_ns(char *buf, size_t len, double ns)
+{
+    if (ns <= 0)
+        snprintf(buf, len, "-");
+    else if (ns < 1000)
+        snprintf(buf, len, "%.0fns", ns);
+    else if (ns < 1e6)
+        snprintf(buf, len, "%.1fus", ns / 1e3);
+    else
+        snprintf(buf, len, "%.1fms", ns / 1e6);
+}
+
+static void fmt_exit(char *buf, size_t len, const sup_jval *e)
+{
+    const sup_jval *x = sup_jval_get(e, "last_exit");
+    if (!x || x->type != SUP_J_OBJ) {
+        snprintf(buf, len, "-");
+        return;
+    }
+    int sig = (int)sup_jval_gnum(x, "signal", 0);
+    const char *why = sup_jval_gstr(x, "reason", "");
+    if (sig)
+        snprintf(buf, len, "signal %d (%s)", sig, why);
+    else
+        snprintf(buf, len, "exit %d (%s)", (int)sup_jval_gnum(x, "status", 0), why);
+}
+
+static void print_engine(const sup_jval *e)
+{
+    char up[32], hb[32], ex[96], p50[32], p99[32];
+    mctl_fmt_ms(up, sizeof(up), sup_jval_gnum(e, "uptime_ms", 0));
+    const sup_jval *h = sup_jval_get(e, "heartbeat_age_ms");
+    if (h && h->type == SUP_J_NUM)
+        mctl_fmt_ms(hb, sizeof(hb), h->num);
+    else
+        snprintf(hb, sizeof(hb), "-");
+    fmt_exit(ex, sizeof(ex), e);
+    fmt_ns(p50, sizeof(p50), sup_jval_gnum(e, "p50_ns", 0));
+    fmt_ns(p99, sizeof(p99), sup_jval_gnum(e, "p99_ns", 0));
+    int pid = (int)sup_jval_gnum(e, "pid", 0);
+    char pids[16];
+    snprintf(pids, sizeof(pids), pid > 0 ? "%d" : "-", pid);
+    printf("%-16s %-7s %-9s %7s %8.0f  %-32s %6s %10.0f %10.0f %8s %8s\n",
+           sup_jval_gstr(e, "name", "?"), pids, sup_jval_gstr(e, "state", "?"), up,
+           sup_jval_gnum(e, "restarts", 0), ex, hb, sup_jval_gnum(e, "msgs_in", 0),
+           sup_jval_gnum(e, "msgs_out", 0), p50, p99);
+}
+
+int mctl_status(const mctl *c)
+{
+    char *reply = NULL;
+    if (mctl_request(c, "status", &reply, NULL) != 0)
+        return 1;
+    sup_jval *v = NULL;
+    int rc = mctl_parse_reply(reply, &v);
+    if (rc == 0 && c->json) {
+        printf("%s\n", reply);
+    } else if (rc == 0) {
+        char up[32];
+        mctl_fmt_ms(up, sizeof(up), sup_jval_gnum(v, "uptime_ms", 0));
+        printf("mesh %s: %s, meshd pid %.0f, up %s, config %s\n", sup_jval_gstr(v, "mesh", "?"),
+               sup_jval_gstr(v, "state", "?"), sup_jval_gnum(v, "pid", 0), up,
+               sup_jval_gstr(v, "config", "?"));
+        printf("%-16s %-7s %-9s %7s %8s  %-32s %6s %10s %10s %8s %8s\n", "ENGINE", "PID", "STATE",
+               "UPTIME", "RESTARTS", "LAST EXIT", "HB AGE", "MSGS IN", "MSGS OUT", "P50", "P99");
+        const sup_jval *es = sup_jval_get(v, "engines");
+        for (size_t i = 0; i < sup_jval_len(es); i++)
+            print_engine(sup_jval_at(es, i));
+    }
+    sup_jval_free(v);
+    free(reply);
+    return rc == 0 ? 0 : 1;
+}
+
+static sup_jval *rings_sample(const mctl *c)
+{
+    char *reply = NULL;
+    sup_jval *v = NULL;
+    if (mctl_request(c, "rings", &reply, NULL) == 0 && mctl_parse_reply(reply, &v) != 0) {
+        sup_jval_free(v);
+        v = NULL;
+    }
+    free(reply);
+    return v;
+}
+
+static void rings_json(const sup_jval *b, double dt_s)
+{
+    sup_json j;
+    sup_json_init(&j, 1u << 22);
+    sup_json_obj(&j);
+    sup_json_kbool(&j, "ok", 1);
+    sup_json_kdouble(&j, "interval_s", dt_s);
+    sup_json_key(&j, "rings");
+    sup_json_arr(&j);
+    static const char *const nums[] = {"capacity", "depth",   "messages",   "bytes",   "full_waits",
+                                       "drops",    "wakeups", "high_water", "next_seq"};
+    const sup_jval *rs = sup_jval_get(b, "rings");
+    for (size_t i = 0; i < sup_jval_len(rs); i++) {
+        const sup_jval *r = sup_jval_at(rs, i);
+        sup_json_obj(&j);
+        sup_json_kstr(&j, "from", sup_jval_gstr(r, "from", ""));
+        sup_json_kstr(&j, "to", sup_jval_gstr(r, "to", ""));
+        sup_json_kstr(&j, "policy", sup_jval_gstr(r, "policy", ""));
+        for (size_t k = 0; k < sizeof(nums) / sizeof(nums[0]); k++)
+            sup_json_kuint(&j, nums[k], (uint64_t)sup_jval_gnum(r, nums[k], 0));
+        sup_json_kdouble(&j, "rate", sup_jval_gnum(r, "rate", 0));
+        sup_json_obj_end(&j);
+    }
+    sup_json_arr_end(&j);
+    sup_json_obj_end(&j);
+    printf("%s\n", sup_json_text(&j, NULL));
+    sup_json_free(&j);
+}
+
+int mctl_rings(const mctl *c, unsigned interval_ms)
+{
+    sup_jval *a = rings_sample(c);
+    if (!a)
+        return 1;
+    struct timespec ts = {interval_ms / 1000, (long)(interval_ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    sup_jval *b = rings_sample(c);
+    if (!b) {
+        sup_jval_free(a);
+        return 1;
+    }
+    double dt = (sup_jval_gnum(b, "time_ns", 0) - sup_jval_gnum(a, "time_ns", 0)) / 1e9;
+    const sup_jval *ra = sup_jval_get(a, "rings"), *rb = sup_jval_get(b, "rings");
+    /* rate per ring: messages between the two samples / seconds between them */
+    for (sup_jval *r = rb ? rb->child : NULL; r; r = r->next) {
+        double m0 = 0;
+        for (size_t i = 0; i < sup_jval_len(ra); i++)
+            if (strcmp(sup_jval_gstr(sup_jval_at(ra, i), "name", ""),
+                       sup_jval_gstr(r, "name", "-")) == 0)
+                m0 = sup_jval_gnum(sup_jval_at(ra, i), "messages", 0);
+        sup_jval *rate = calloc(1, sizeof(*rate));
+        if (!rate)
+            break;
+        rate->type = SUP_J_NUM;
+        rate->key = strdup("rate");
+        rate->num = dt > 0 ? (sup_jval_gnum(r, "messages", 0) - m0) / dt : 0;
+        rate->next = r->child;
+        r->child = rate;
+    }
+    if (c->json) {
+        rings_json(b, dt);
+    } else {
+        printf("%-28s %-6s %10s %12s %12s %10s %10s %10s %10s\n", "ROUTE", "POLICY", "DEPTH B",
+               "RATE MSG/S", "MESSAGES", "FULL WAIT", "DROPS", "WAKEUPS", "HIGH-WTR B");
+        for (size_t i = 0; i < sup_jval_len(rb); i++) {
+            const sup_jval *r = sup_jval_at(rb, i);
+            char route[64];
+            snprintf(route, sizeof(route), "%s -> %s", sup_jval_gstr(r, "from", "?"),
+                     sup_jval_gstr(r, "to", "?"));
+            printf("%-28s %-6s %10.0f %12.1f %12.0f %10.0f %10.0f %10.0f %10.0f\n", route,
+                   sup_jval_gstr(r, "policy", "?"), sup_jval_gnum(r, "depth", 0),
+                   sup_jval_gnum(r, "rate", 0), sup_jval_gnum(r, "messages", 0),
+                   sup_jval_gnum(r, "full_waits", 0), sup_jval_gnum(r, "drops", 0),
+                   sup_jval_gnum(r, "wakeups", 0), sup_jval_gnum(r, "high_water", 0));
+        }
+    }
+    sup_jval_free(a);
+    sup_jval_free(b);
+    return 0;
+}
