@@ -17,13 +17,14 @@ void feat_win_init(feat_win *w, double *buf, uint32_t n)
     w->s2 = 0.0;
 }
 
-/* Exact two-pass recomputation: shift = mean of the window, sums around it. */
+/* Exact two-pass recomputation: shift = mean of the window (computed around
+ * the first value, so identical values give exactly 0 spread), sums around it. */
 static void win_recompute(feat_win *w)
 {
-    double sum = 0.0;
+    double k0 = w->buf[0], dsum = 0.0;
     for (uint32_t i = 0; i < w->count; i++)
-        sum += w->buf[i];
-    double k = sum / w->count;
+        dsum += w->buf[i] - k0;
+    double k = k0 + dsum / w->count;
     double s1 = 0.0, s2 = 0.0;
     for (uint32_t i = 0; i < w->count; i++) {
         double d = w->buf[i] - k;
