@@ -686,14 +686,16 @@ int mesh_config_parse(mesh_config **out, const char *text, size_t len, const cha
                       const char *base_dir, const mesh_config_opts *opts, char *err,
                       unsigned errlen)
 {
-    char cwd[PATH_MAX];
+    char cwd[PATH_MAX], dir[PATH_MAX];
     *out = NULL;
     if (err && errlen)
         err[0] = '\0';
-    if (!base_dir) {
+    if (!base_dir || base_dir[0] != '/') { /* paths handed out must be absolute */
         if (!getcwd(cwd, sizeof(cwd)))
             return mesh_err_from_errno(errno);
-        base_dir = cwd;
+        if (base_dir && (size_t)snprintf(dir, sizeof(dir), "%s/%s", cwd, base_dir) >= sizeof(dir))
+            return MESH_ENAMETOOLONG;
+        base_dir = base_dir ? dir : cwd;
     }
     return load_common(out, NULL, text, len, name ? name : "<config>", base_dir, opts, err, errlen);
 }

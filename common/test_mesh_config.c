@@ -2,122 +2,17 @@
  * (defaults where omitted), and every kind of bad config is refused with the
  * right file:line and a clear reason. Line numbers are counted by hand from
  * the texts below, where each line carries its number in a comment. */
-#include "mesh_config.h"
+#include "test_mesh_config_util.h"
 #include "mesh_error.h"
 
 #include <criterion/criterion.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-static char dir[64];
-static char cfg_path[128];
-static char errbuf[16384];
-
-static void setup(void)
-{
-    snprintf(dir, sizeof(dir), "/tmp/meshcfg-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    snprintf(cfg_path, sizeof(cfg_path), "%s/mesh.yaml", dir);
-}
-
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    return remove(p);
-}
-
-static void teardown(void)
-{
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-TestSuite(config, .init = setup, .fini = teardown);
-
-/* The test's own message-type registry. */
-static int lookup_type(const char *name, void *arg)
-{
-    static const char *const known[] = {"trade", "quote", "bar",     "features",
-                                        "vpin",  "order", "pretrade"};
-    for (int i = 0; i < 7; i++)
-        if (!strcmp(name, known[i]))
-            return i;
-    return MESH_EUNKNOWNTYPE;
-}
-
-/* Writes dir/name (creating one level of parent directory) with mode. */
-static void write_file(const char *name, const char *text, mode_t mode)
-{
-    char p[256];
-    const char *slash = strchr(name, '/');
-    if (slash) {
-        snprintf(p, sizeof(p), "%s/%.*s", dir, (int)(slash - name), name);
-        mkdir(p, 0755);
-    }
-    snprintf(p, sizeof(p), "%s/%s", dir, name);
-    FILE *f = fopen(p, "w");
-    cr_assert_not_null(f, "cannot write %s", p);
-    fputs(text, f);
-    fclose(f);
-    cr_assert_eq(chmod(p, mode), 0);
-}
-
-static void make_exec(const char *name)
-{
-    write_file(name, "#!/bin/sh\nexit 0\n", 0755);
-}
-
-static int load(const char *text, mesh_config **out)
-{
-    write_file("mesh.yaml", text, 0644);
-    mesh_config_opts o = {.search_path = dir, .type_lookup = lookup_type};
-    *out = (mesh_config *)&o; /* must be reset by the loader */
-    return mesh_config_load(out, cfg_path, &o, errbuf, sizeof(errbuf));
-}
-
-/* 1 when an error line starts with "<file>:<line>:" and contains phrase. */
-static int has_error(int line, const char *phrase)
-{
-    char prefix[160];
-    int n = snprintf(prefix, sizeof(prefix), "%s:%d:", cfg_path, line);
-    for (const char *l = errbuf; *l;) {
-        const char *end = strchr(l, '\n');
-        size_t len = end ? (size_t)(end - l) : strlen(l);
-        char one[4096];
-        snprintf(one, sizeof(one), "%.*s", (int)len, l);
-        if (!strncmp(one, prefix, (size_t)n) && strstr(one, phrase))
-            return 1;
-        if (!end)
-            break;
-        l = end + 1;
-    }
-    return 0;
-}
-
-static int error_lines(void)
-{
-    int n = 0;
-    for (const char *p = errbuf; *p; p++)
-        n += *p == '\n';
-    return n;
-}
-
-/* Asserts that `text` is refused and one error at `line` contains `phrase`. */
-static void refused(const char *text, int line, const char *phrase)
-{
-    mesh_config *cfg;
-    int rc = load(text, &cfg);
-    cr_assert_eq(rc, MESH_ECONFIG, "rc %d (%s), errors:\n%s", rc, mesh_strerror(rc), errbuf);
-    cr_assert_null(cfg);
-    cr_assert(has_error(line, phrase), "want line %d with \"%s\"; got:\n%s", line, phrase, errbuf);
-}
-
-#define HEAD     "mesh:\n  name: t\n" /* lines 1-2 */
-#define ENGINE_A "  - name: a\n    binary: /bin/true\n"
-#define ENGINE_B "  - name: b\n    binary: /bin/true\n"
+TestSuite(config, .init = cfgtest_setup, .fini = cfgtest_teardown);
 
 /* ---- a full config ---------------------------------------------------- */
 
@@ -167,13 +62,6 @@ static const char full_cfg[] = "mesh:\n"                                        
                                "    to: strategy\n"                                   /* 44 */
                                "    peer: hostb\n"                                    /* 45 */
                                "    types: quote\n";                                  /* 46 */
-
-static void expect_path(const char *got, const char *rel)
-{
-    char want[256];
-    snprintf(want, sizeof(want), "%s/%s", dir, rel);
-    cr_assert_str_eq(got, want);
-}
 
 Test(config, full_config_loads_every_field_as_written)
 {
@@ -773,7 +661,7 @@ Test(config, too_many_engines)
     refused(HEAD "engines: []\n", 3, "'engines' must list at least one engine");
 }
 
-/* ---- API edges ---------------------------------------------------------- */
+/* ---- thread safety ------------------------------------------------------- */
 
 /* Loads full_cfg and checks a few fields; returns the number of mismatches. */
 static void *load_repeatedly(void *arg)
@@ -807,126 +695,4 @@ Test(config, loads_concurrently_from_two_threads)
         pthread_join(t[i], &bad);
         cr_assert_eq((long)bad, 0, "thread %d: %ld bad loads", i, (long)bad);
     }
-}
-
-Test(config, unreadable_file_gives_a_system_code)
-{
-    mesh_config *cfg = (mesh_config *)errbuf;
-    char p[128];
-    snprintf(p, sizeof(p), "%s/absent.yaml", dir);
-    int rc = mesh_config_load(&cfg, p, NULL, errbuf, sizeof(errbuf));
-    cr_assert_eq(rc, MESH_ENOENT);
-    cr_assert_null(cfg);
-    cr_assert(strstr(errbuf, "cannot open the config file"), "%s", errbuf);
-    rc = mesh_config_load(&cfg, dir, NULL, errbuf, sizeof(errbuf)); /* a directory */
-    cr_assert_eq(rc, MESH_EINVAL);
-    cr_assert(strstr(errbuf, "not a regular file"), "%s", errbuf);
-}
-
-Test(config, small_or_absent_error_buffer)
-{
-    static const char bad[] =
-        HEAD "engines:\n  - name: a\n    binary: /nonexistent/a\n    cpu: x\n";
-    mesh_config *cfg;
-    write_file("mesh.yaml", bad, 0644);
-    cr_assert_eq(mesh_config_load(&cfg, cfg_path, NULL, NULL, 0), MESH_ECONFIG);
-    cr_assert_null(cfg);
-    char small[24];
-    memset(small, 'Z', sizeof(small));
-    cr_assert_eq(mesh_config_load(&cfg, cfg_path, NULL, small, sizeof(small)), MESH_ECONFIG);
-    cr_assert_eq(strlen(small), sizeof(small) - 1); /* cut to fit, NUL-terminated */
-    cr_assert_str_eq(small + sizeof(small) - 4, "...");
-}
-
-Test(config, no_type_lookup_keeps_names_with_id_minus_one)
-{
-    mesh_config *cfg;
-    char err[512];
-    static const char text[] = HEAD "engines:\n" ENGINE_A ENGINE_B
-                                    "routes:\n  - {from: a, to: b, types: [anything, goes]}\n";
-    int rc = mesh_config_parse(&cfg, text, strlen(text), "<mem>", dir, NULL, err, sizeof(err));
-    cr_assert_eq(rc, 0, "%s", err);
-    cr_assert_eq(cfg->routes[0].ntypes, 2);
-    cr_assert_eq(cfg->routes[0].types[0], -1);
-    cr_assert_str_eq(cfg->routes[0].type_names[1], "goes");
-    mesh_config_free(cfg);
-}
-
-Test(config, parse_from_memory_names_its_source_and_base_dir)
-{
-    make_exec("sub/eng");
-    mesh_config *cfg;
-    char err[1024];
-    static const char good[] = HEAD "engines:\n  - {name: e, binary: ./sub/eng}\n";
-    int rc = mesh_config_parse(&cfg, good, strlen(good), "<builtin>", dir, NULL, err, sizeof(err));
-    cr_assert_eq(rc, 0, "%s", err);
-    expect_path(cfg->engines[0].binary, "sub/eng");
-    mesh_config_free(cfg);
-    static const char bad[] = HEAD "engines:\n  - {name: e, binary: ./sub/eng, wait: never}\n";
-    rc = mesh_config_parse(&cfg, bad, strlen(bad), "<builtin>", dir, NULL, err, sizeof(err));
-    cr_assert_eq(rc, MESH_ECONFIG);
-    cr_assert_null(cfg);
-    cr_assert(!strncmp(err, "<builtin>:4:", 12), "%s", err);
-}
-
-Test(config, engine_same_compares_binary_argv_env_and_cpu)
-{
-    mesh_config *a, *b;
-    char err[2048];
-    static const char one[] = HEAD "engines:\n"
-                                   "  - {name: p, binary: /bin/true, args: [-x], env: {K: v}}\n"
-                                   "  - {name: q, binary: /bin/true, args: [-x], env: {K: v}}\n";
-    static const char two[] = HEAD "engines:\n"
-                                   "  - {name: p, binary: /bin/true, args: [-x], env: {K: v},\n"
-                                   "     heartbeat_timeout_ms: 1, restart: temporary}\n"
-                                   "  - {name: q, binary: /bin/true, args: [-y], env: {K: v}}\n"
-                                   "  - {name: r, binary: /bin/true, args: [-x], env: {K: w}}\n"
-                                   "  - {name: s, binary: /bin/true, args: [-x], env: {K: v}, "
-                                   "cpu: 0}\n"
-                                   "  - {name: t, binary: /bin/sh, args: [-x], env: {K: v}}\n";
-    cr_assert_eq(mesh_config_parse(&a, one, strlen(one), "one", dir, NULL, err, sizeof(err)), 0,
-                 "%s", err);
-    cr_assert_eq(mesh_config_parse(&b, two, strlen(two), "two", dir, NULL, err, sizeof(err)), 0,
-                 "%s", err);
-    const mesh_engine_cfg *p = &a->engines[0];
-    cr_assert_eq(mesh_config_engine_same(p, &a->engines[1]), 1); /* names differ only */
-    cr_assert_eq(mesh_config_engine_same(p, &b->engines[0]), 1); /* supervision only */
-    cr_assert_eq(mesh_config_engine_same(p, &b->engines[1]), 0); /* args */
-    cr_assert_eq(mesh_config_engine_same(p, &b->engines[2]), 0); /* env */
-    cr_assert_eq(mesh_config_engine_same(p, &b->engines[3]), 0); /* cpu */
-    cr_assert_eq(mesh_config_engine_same(p, &b->engines[4]), 0); /* binary */
-    mesh_config_free(a);
-    mesh_config_free(b);
-    mesh_config_free(NULL);
-}
-
-Test(config, documented_example_loads)
-{
-    /* common/testdata/config/example.yaml is the example in docs/CONFIG.md.
-     * Its engines (default binary names) are stand-ins made here. */
-    static const char *const names[] = {"marketdata", "features", "vpin", "strategy", "risk"};
-    char bin[64], p[512], err[4096];
-    for (int i = 0; i < 5; i++) {
-        snprintf(bin, sizeof(bin), "mesh-%s", names[i]);
-        make_exec(bin);
-    }
-    const char *root = getenv("MESH_SOURCE_ROOT");
-    cr_assert_not_null(root, "run through meson test (MESH_SOURCE_ROOT)");
-    snprintf(p, sizeof(p), "%s/common/testdata/config/example.yaml", root);
-    mesh_config_opts o = {.search_path = dir, .type_lookup = lookup_type};
-    mesh_config *cfg;
-    int rc = mesh_config_load(&cfg, p, &o, err, sizeof(err));
-    cr_assert_eq(rc, 0, "%s", err);
-    cr_assert_eq(cfg->nengines, 5);
-    /* marketdata=0 features=1 vpin=2 strategy=3 risk=4; strategy needs
-     * features, vpin and risk, so risk (ready after marketdata) precedes it:
-     * 0, 1, 2, then 3 waits for 4 -> 4, 3. */
-    int want[] = {0, 1, 2, 4, 3};
-    for (int i = 0; i < 5; i++)
-        cr_assert_eq(cfg->start_order[i], want[i], "start_order[%d]", i);
-    /* md -> [features, vpin]; features -> strategy; vpin -> strategy;
-     * strategy -> risk; vpin -> dashboard on hostb: 6 routes. */
-    cr_assert_eq(cfg->nroutes, 6);
-    cr_assert_eq(cfg->routes[5].peer, 0);
-    mesh_config_free(cfg);
 }

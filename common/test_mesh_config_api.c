@@ -1,0 +1,237 @@
+/* Config loader tests of the API edges (unreadable files, small error
+ * buffers, parsing from memory, engine_same), the documented example, and
+ * seeded random mutations of it that must never crash. */
+#include "test_mesh_config_util.h"
+#include "mesh_error.h"
+
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+TestSuite(config_api, .init = cfgtest_setup, .fini = cfgtest_teardown);
+
+/* ---- robustness: mutated configs ----------------------------------------- */
+
+static uint64_t rng_state;
+
+static uint64_t splitmix64(void)
+{
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* One random edit of text (len bytes, room for 2 * len): flip a byte, cut
+ * the tail, drop a span, repeat a span, or insert a YAML-significant char. */
+static size_t mutate(char *text, size_t len)
+{
+    static const char special[] = ":-[]{},&*!|>'\"#%@`\t\n ";
+    size_t at = len ? (size_t)(splitmix64() % len) : 0;
+    size_t span = 1 + (size_t)(splitmix64() % 40);
+    if (at + span > len)
+        span = len - at;
+    switch (splitmix64() % 5) {
+    case 0:
+        if (len)
+            text[at] = (char)(splitmix64() & 0xff);
+        return len;
+    case 1:
+        return at;
+    case 2:
+        memmove(text + at, text + at + span, len - at - span);
+        return len - span;
+    case 3:
+        memmove(text + at + span, text + at, len - at);
+        return len + span;
+    default:
+        memmove(text + at + 1, text + at, len - at);
+        text[at] = special[splitmix64() % (sizeof(special) - 1)];
+        return len + 1;
+    }
+}
+
+Test(config_api, mutated_configs_never_crash_and_always_explain)
+{
+    /* Thousands of seeded random edits of the documented example: each load
+     * either succeeds or fails with MESH_ECONFIG and error lines that all
+     * start with the source name; ASan/UBSan builds check memory. */
+    static const char *const names[] = {"marketdata", "features", "vpin", "strategy", "risk"};
+    char p[512], bin[64];
+    for (int i = 0; i < 5; i++) {
+        snprintf(bin, sizeof(bin), "mesh-%s", names[i]);
+        make_exec(bin);
+    }
+    const char *root = getenv("MESH_SOURCE_ROOT");
+    cr_assert_not_null(root);
+    snprintf(p, sizeof(p), "%s/common/testdata/config/example.yaml", root);
+    FILE *f = fopen(p, "r");
+    cr_assert_not_null(f);
+    static char orig[8192], text[8192 * 8];
+    size_t olen = fread(orig, 1, sizeof(orig) - 1, f);
+    fclose(f);
+    const char *scale_s = getenv("MESH_TEST_SCALE");
+    double scale = scale_s ? atof(scale_s) : 1.0;
+    int iters = (int)(3000 * (scale > 0 ? scale : 1.0));
+    mesh_config_opts o = {.search_path = dir, .type_lookup = lookup_type};
+    int ok = 0, refusedn = 0;
+    rng_state = 20240611;
+    for (int it = 0; it < iters; it++) {
+        memcpy(text, orig, olen);
+        size_t len = olen;
+        int edits = 1 + (int)(splitmix64() % 3);
+        for (int k = 0; k < edits && len < 8192 * 3; k++)
+            len = mutate(text, len);
+        mesh_config *cfg;
+        static char err[1 << 18]; /* room for 500 long lines: never cut here */
+        int rc = mesh_config_parse(&cfg, text, len, "<fuzz>", dir, &o, err, sizeof(err));
+        cr_assert(rc == 0 || rc == MESH_ECONFIG, "iteration %d: rc %d", it, rc);
+        if (rc == 0) {
+            cr_assert_not_null(cfg);
+            ok++;
+            mesh_config_free(cfg);
+            continue;
+        }
+        refusedn++;
+        cr_assert_null(cfg);
+        cr_assert(!strncmp(err, "<fuzz>:", 7), "iteration %d: %s", it, err);
+        for (const char *nl = strchr(err, '\n'); nl && nl[1]; nl = strchr(nl + 1, '\n'))
+            cr_assert(!strncmp(nl + 1, "<fuzz>:", 7), "iteration %d: %s", it, err);
+    }
+    cr_log_info("%d mutated configs: %d loaded, %d refused", iters, ok, refusedn);
+    cr_assert_gt(refusedn, 0);
+}
+
+Test(config_api, unreadable_file_gives_a_system_code)
+{
+    mesh_config *cfg = (mesh_config *)errbuf;
+    char p[128];
+    snprintf(p, sizeof(p), "%s/absent.yaml", dir);
+    int rc = mesh_config_load(&cfg, p, NULL, errbuf, sizeof(errbuf));
+    cr_assert_eq(rc, MESH_ENOENT);
+    cr_assert_null(cfg);
+    cr_assert(strstr(errbuf, "cannot open the config file"), "%s", errbuf);
+    rc = mesh_config_load(&cfg, dir, NULL, errbuf, sizeof(errbuf)); /* a directory */
+    cr_assert_eq(rc, MESH_EINVAL);
+    cr_assert(strstr(errbuf, "not a regular file"), "%s", errbuf);
+}
+
+Test(config_api, small_or_absent_error_buffer)
+{
+    static const char bad[] =
+        HEAD "engines:\n  - name: a\n    binary: /nonexistent/a\n    cpu: x\n";
+    mesh_config *cfg;
+    write_file("mesh.yaml", bad, 0644);
+    cr_assert_eq(mesh_config_load(&cfg, cfg_path, NULL, NULL, 0), MESH_ECONFIG);
+    cr_assert_null(cfg);
+    char small[24];
+    memset(small, 'Z', sizeof(small));
+    cr_assert_eq(mesh_config_load(&cfg, cfg_path, NULL, small, sizeof(small)), MESH_ECONFIG);
+    cr_assert_eq(strlen(small), sizeof(small) - 1); /* cut to fit, NUL-terminated */
+    cr_assert_str_eq(small + sizeof(small) - 4, "...");
+}
+
+Test(config_api, no_type_lookup_keeps_names_with_id_minus_one)
+{
+    mesh_config *cfg;
+    char err[512];
+    static const char text[] = HEAD "engines:\n" ENGINE_A ENGINE_B
+                                    "routes:\n  - {from: a, to: b, types: [anything, goes]}\n";
+    int rc = mesh_config_parse(&cfg, text, strlen(text), "<mem>", dir, NULL, err, sizeof(err));
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert_eq(cfg->routes[0].ntypes, 2);
+    cr_assert_eq(cfg->routes[0].types[0], -1);
+    cr_assert_str_eq(cfg->routes[0].type_names[1], "goes");
+    mesh_config_free(cfg);
+}
+
+Test(config_api, parse_from_memory_names_its_source_and_base_dir)
+{
+    make_exec("sub/eng");
+    mesh_config *cfg;
+    char err[1024];
+    static const char good[] = HEAD "engines:\n  - {name: e, binary: ./sub/eng}\n";
+    int rc = mesh_config_parse(&cfg, good, strlen(good), "<builtin>", dir, NULL, err, sizeof(err));
+    cr_assert_eq(rc, 0, "%s", err);
+    expect_path(cfg->engines[0].binary, "sub/eng");
+    mesh_config_free(cfg);
+    static const char bad[] = HEAD "engines:\n  - {name: e, binary: ./sub/eng, wait: never}\n";
+    rc = mesh_config_parse(&cfg, bad, strlen(bad), "<builtin>", dir, NULL, err, sizeof(err));
+    cr_assert_eq(rc, MESH_ECONFIG);
+    cr_assert_null(cfg);
+    cr_assert(!strncmp(err, "<builtin>:4:", 12), "%s", err);
+    /* A relative base directory still yields an absolute binary path. */
+    cr_assert_eq(chdir("/tmp"), 0);
+    rc = mesh_config_parse(&cfg, good, strlen(good), NULL, dir + strlen("/tmp/"), NULL, err,
+                           sizeof(err));
+    cr_assert_eq(rc, 0, "%s", err);
+    expect_path(cfg->engines[0].binary, "sub/eng");
+    cr_assert_str_eq(cfg->path, "<config>");
+    mesh_config_free(cfg);
+}
+
+Test(config_api, engine_same_compares_binary_argv_env_and_cpu)
+{
+    mesh_config *a, *b;
+    char err[2048];
+    static const char one[] = HEAD "engines:\n"
+                                   "  - {name: p, binary: /bin/true, args: [-x], env: {K: v}}\n"
+                                   "  - {name: q, binary: /bin/true, args: [-x], env: {K: v}}\n";
+    static const char two[] = HEAD "engines:\n"
+                                   "  - {name: p, binary: /bin/true, args: [-x], env: {K: v},\n"
+                                   "     heartbeat_timeout_ms: 1, restart: temporary}\n"
+                                   "  - {name: q, binary: /bin/true, args: [-y], env: {K: v}}\n"
+                                   "  - {name: r, binary: /bin/true, args: [-x], env: {K: w}}\n"
+                                   "  - {name: s, binary: /bin/true, args: [-x], env: {K: v}, "
+                                   "cpu: 0}\n"
+                                   "  - {name: t, binary: /bin/sh, args: [-x], env: {K: v}}\n";
+    cr_assert_eq(mesh_config_parse(&a, one, strlen(one), "one", dir, NULL, err, sizeof(err)), 0,
+                 "%s", err);
+    cr_assert_eq(mesh_config_parse(&b, two, strlen(two), "two", dir, NULL, err, sizeof(err)), 0,
+                 "%s", err);
+    const mesh_engine_cfg *p = &a->engines[0];
+    cr_assert_eq(mesh_config_engine_same(p, &a->engines[1]), 1); /* names differ only */
+    cr_assert_eq(mesh_config_engine_same(p, &b->engines[0]), 1); /* supervision only */
+    cr_assert_eq(mesh_config_engine_same(p, &b->engines[1]), 0); /* args */
+    cr_assert_eq(mesh_config_engine_same(p, &b->engines[2]), 0); /* env */
+    cr_assert_eq(mesh_config_engine_same(p, &b->engines[3]), 0); /* cpu */
+    cr_assert_eq(mesh_config_engine_same(p, &b->engines[4]), 0); /* binary */
+    mesh_config_free(a);
+    mesh_config_free(b);
+    mesh_config_free(NULL);
+}
+
+Test(config_api, documented_example_loads)
+{
+    /* common/testdata/config/example.yaml is the example in docs/CONFIG.md.
+     * Its engines (default binary names) are stand-ins made here. */
+    static const char *const names[] = {"marketdata", "features", "vpin", "strategy", "risk"};
+    char bin[64], p[512], err[4096];
+    for (int i = 0; i < 5; i++) {
+        snprintf(bin, sizeof(bin), "mesh-%s", names[i]);
+        make_exec(bin);
+    }
+    const char *root = getenv("MESH_SOURCE_ROOT");
+    cr_assert_not_null(root, "run through meson test (MESH_SOURCE_ROOT)");
+    snprintf(p, sizeof(p), "%s/common/testdata/config/example.yaml", root);
+    mesh_config_opts o = {.search_path = dir, .type_lookup = lookup_type};
+    mesh_config *cfg;
+    int rc = mesh_config_load(&cfg, p, &o, err, sizeof(err));
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert_eq(cfg->nengines, 5);
+    /* marketdata=0 features=1 vpin=2 strategy=3 risk=4; strategy needs
+     * features, vpin and risk, so risk (ready after marketdata) precedes it:
+     * 0, 1, 2, then 3 waits for 4 -> 4, 3. */
+    int want[] = {0, 1, 2, 4, 3};
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(cfg->start_order[i], want[i], "start_order[%d]", i);
+    /* md -> [features, vpin]; features -> strategy; vpin -> strategy;
+     * strategy -> risk; vpin -> dashboard on hostb: 6 routes. */
+    cr_assert_eq(cfg->nroutes, 6);
+    cr_assert_eq(cfg->routes[5].peer, 0);
+    mesh_config_free(cfg);
+}
