@@ -235,3 +235,30 @@ Test(config_api, documented_example_loads)
     cr_assert_eq(cfg->routes[5].peer, 0);
     mesh_config_free(cfg);
 }
+
+Test(config_api, docs_example_matches_the_fixture)
+{
+    /* docs/CONFIG.md shows the fixture (without its first comment line) in
+     * its first yaml block: the two must not drift apart. */
+    const char *root = getenv("MESH_SOURCE_ROOT");
+    cr_assert_not_null(root);
+    static char doc[65536], fx[8192];
+    char p[512];
+    snprintf(p, sizeof(p), "%s/docs/CONFIG.md", root);
+    FILE *f = fopen(p, "r");
+    cr_assert_not_null(f, "%s", p);
+    doc[fread(doc, 1, sizeof(doc) - 1, f)] = '\0';
+    fclose(f);
+    snprintf(p, sizeof(p), "%s/common/testdata/config/example.yaml", root);
+    f = fopen(p, "r");
+    cr_assert_not_null(f, "%s", p);
+    fx[fread(fx, 1, sizeof(fx) - 1, f)] = '\0';
+    fclose(f);
+    char *start = strstr(doc, "```yaml\n"), *fx_body = strchr(fx, '\n');
+    cr_assert(start && fx_body);
+    start += strlen("```yaml\n");
+    char *end = strstr(start, "```");
+    cr_assert_not_null(end);
+    *end = '\0';
+    cr_assert_str_eq(start, fx_body + 1);
+}
