@@ -211,6 +211,7 @@ int bus_ctl_snapshot_get(const bus_ctl *c, bus_ctl_snapshot *out)
     out->doorbell_sleeping = bus_load_32(&s->doorbell.sleeping);
     out->doorbell_sleeps = bus_load_64(&s->doorbell.sleeps);
     out->doorbell_wakes = bus_load_64(&s->doorbell.wakes);
+    out->doorbell_timeouts = bus_load_64(&s->doorbell.timeouts);
     mesh_hist_reset(&out->latency);
     mesh_hist_merge(&out->latency, &s->latency);
     return 0;

@@ -47,7 +47,7 @@ typedef struct bus_ctl_snapshot {
     uint64_t generation;   /* restart generation (supervisor) */
     uint64_t counters[BUS_CTL_NCOUNTERS];
     uint64_t last_seq[BUS_CTL_SLOTS];
-    uint64_t doorbell_sleeps, doorbell_wakes;
+    uint64_t doorbell_sleeps, doorbell_wakes, doorbell_timeouts;
     uint32_t doorbell_seq, doorbell_sleeping;
     mesh_hist latency; /* handler latency, ns */
 } bus_ctl_snapshot;

@@ -6,6 +6,7 @@
 #include "mesh_clock.h"
 #include "mesh_error.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <sched.h>
@@ -20,6 +21,7 @@ _Static_assert(offsetof(bus_doorbell, seq) == 0, "doorbell layout");
 _Static_assert(offsetof(bus_doorbell, sleeping) == 4, "doorbell layout");
 _Static_assert(offsetof(bus_doorbell, sleeps) == 8, "doorbell layout");
 _Static_assert(offsetof(bus_doorbell, wakes) == 16, "doorbell layout");
+_Static_assert(offsetof(bus_doorbell, timeouts) == 24, "doorbell layout");
 
 #define WAIT_NAP_MIN_US 16u
 #define WAIT_NAP_MAX_US 1000u
@@ -102,9 +104,11 @@ static void doorbell_sleep(bus_doorbell *db, bus_wait_ready_fn ready, void *arg,
         bus_add_64(&db->sleeps, 1);
         /* Sleeps only while seq still equals the value read before the
          * re-check: a ring in between makes FUTEX_WAIT return at once. */
-        wait_futex(&db->seq, FUTEX_WAIT, seq, &ts);
+        long rc = wait_futex(&db->seq, FUTEX_WAIT, seq, &ts);
         if (bus_load_32(&db->seq) != seq)
             bus_add_64(&db->wakes, 1);
+        else if (rc != 0 && errno == ETIMEDOUT)
+            bus_add_64(&db->timeouts, 1);
     }
     bus_store_32(&db->sleeping, 0);
 }

@@ -13,7 +13,8 @@ typedef struct bus_doorbell {
     uint32_t sleeping; /* nonzero while the consumer is in (or entering) FUTEX_WAIT */
     uint64_t sleeps;   /* FUTEX_WAIT calls made by the consumer */
     uint64_t wakes;    /* sleeps that ended because the doorbell was rung */
-    uint8_t pad[104];  /* one 128-byte line of its own */
+    uint64_t timeouts; /* sleeps that ran to their timeout */
+    uint8_t pad[96];   /* one 128-byte line of its own */
 } bus_doorbell;
 
 enum bus_wait_kind {

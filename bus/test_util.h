@@ -50,6 +50,12 @@ static inline void tu_sleep_ms(unsigned ms)
     nanosleep(&ts, NULL);
 }
 
+static inline void tu_sleep_us(unsigned us)
+{
+    struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000L};
+    nanosleep(&ts, NULL);
+}
+
 /* Waits up to `seconds` for child pid; kills it (SIGKILL) if it is still
  * running then. Returns its exit code, 128 + signal, or -1 on timeout. */
 static inline int tu_wait_child(pid_t pid, unsigned seconds)

@@ -1,0 +1,298 @@
+/* Tests for wait strategies and the doorbell: a sleeping consumer process
+ * is woken by a producer process, an idle consumer sleeps in the futex
+ * (no CPU), no wakeup is lost under a stress of sleep/ring races. */
+#include "bus_ctl.h"
+#include "bus_ring.h"
+#include "mesh_error.h"
+#include "test_util.h"
+
+#include <ck_pr.h>
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+
+static char ring_name[128], ctl_name[128];
+
+static void setup(void)
+{
+    tu_name(ring_name, sizeof(ring_name), "ring", "prod", "cons");
+    tu_name(ctl_name, sizeof(ctl_name), "ctl", "cons", NULL);
+    cr_assert_eq(bus_ring_create(ring_name, 4096, 0, BUS_RING_POLICY_WAIT), 0);
+    cr_assert_eq(bus_ctl_create(ctl_name), 0);
+}
+
+static void teardown(void)
+{
+    bus_shm_unlink(ring_name);
+    bus_shm_unlink(ctl_name);
+}
+
+static int ring_ready(void *arg)
+{
+    return bus_ring_ready(arg);
+}
+
+/* Consumer process: waits (adaptive, up to 60 s) for one record and checks it.
+ * Exit 0 = woken and got "ding"; 2 = timed out; others = failures. */
+static int wait_for_one(void)
+{
+    bus_ring *r;
+    bus_ctl *ctl;
+    if (bus_ring_open(&r, ring_name, BUS_RING_CONSUMER) != 0 ||
+        bus_ctl_open(&ctl, ctl_name, BUS_CTL_RW) != 0)
+        return 1;
+    bus_wait_cfg cfg;
+    bus_wait_cfg_default(&cfg);
+    int rc = bus_wait_idle(&cfg, bus_ctl_doorbell(ctl), ring_ready, r, 60ull * 1000000000ull);
+    if (rc == MESH_ETIMEDOUT)
+        return 2;
+    char buf[16] = {0};
+    bus_ring_rec rec;
+    if (rc != 0 || bus_ring_pop(r, &rec, buf, sizeof(buf) - 1) != 0)
+        return 3;
+    return strcmp(buf, "ding") == 0 ? 0 : 4;
+}
+
+/* Waits until the consumer announced it sleeps, entered FUTEX_WAIT (sleeps
+ * counted) and the kernel shows it sleeping ('S'). */
+static void await_sleeping(bus_ctl *ctl, pid_t pid, bus_ctl_snapshot *snap)
+{
+    char state = '?';
+    unsigned long long ticks;
+    for (unsigned i = 0; i < 30000; i++) {
+        bus_ctl_snapshot_get(ctl, snap);
+        if (snap->doorbell_sleeping && snap->doorbell_sleeps >= 1 &&
+            tu_proc_stat(pid, &state, &ticks) == 0 && state == 'S')
+            return;
+        tu_sleep_ms(1);
+    }
+    cr_assert_fail("consumer never slept (sleeping %u, sleeps %lu, state %c)",
+                   snap->doorbell_sleeping, snap->doorbell_sleeps, state);
+}
+
+TestSuite(wait, .init = setup, .fini = teardown, .timeout = 60);
+
+Test(wait, doorbell_wakes_a_sleeping_consumer_process)
+{
+    bus_ctl *ctl;
+    cr_assert_eq(bus_ctl_open(&ctl, ctl_name, BUS_CTL_RW), 0);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(wait_for_one());
+    bus_ctl_snapshot snap;
+    await_sleeping(ctl, pid, &snap);
+    cr_assert_eq(snap.doorbell_seq, 0, "nobody rang yet");
+    bus_ring *p;
+    cr_assert_eq(bus_ring_open(&p, ring_name, BUS_RING_PRODUCER), 0);
+    bus_ring_set_doorbell(p, bus_ctl_doorbell(ctl));
+    cr_assert_eq(bus_ring_push(p, 1, "ding", 4), 0);
+    cr_assert_eq(tu_wait_child(pid, 30), 0, "consumer was not woken with the record");
+    bus_ring_stats st;
+    bus_ring_stats_get(p, &st);
+    cr_assert_eq(st.wakeups, 1, "the producer rang once");
+    bus_ctl_snapshot_get(ctl, &snap);
+    cr_assert_eq(snap.doorbell_seq, 1);
+    cr_assert_eq(snap.doorbell_sleeping, 0);
+    cr_assert_geq(snap.doorbell_wakes, 1, "the sleep ended by the ring");
+    bus_ring_close(p);
+    bus_ctl_close(ctl);
+}
+
+Test(wait, idle_consumer_sleeps_in_the_futex_without_cpu)
+{
+    bus_ctl *ctl;
+    cr_assert_eq(bus_ctl_open(&ctl, ctl_name, BUS_CTL_RW), 0);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(wait_for_one());
+    bus_ctl_snapshot snap;
+    await_sleeping(ctl, pid, &snap);
+    char state;
+    unsigned long long t0, t1;
+    cr_assert_eq(tu_proc_stat(pid, &state, &t0), 0);
+    tu_sleep_ms(500);
+    cr_assert_eq(tu_proc_stat(pid, &state, &t1), 0);
+    bus_ctl_snapshot later;
+    bus_ctl_snapshot_get(ctl, &later);
+    /* Still in the one FUTEX_WAIT it entered: no loop, no CPU. A spinning or
+     * yielding consumer would accrue ~50 ticks (100 Hz) in 0.5 s and would
+     * not be in state S. */
+    cr_assert_eq(state, 'S');
+    cr_assert_eq(later.doorbell_sleeps, snap.doorbell_sleeps, "slept once, not in a loop");
+    cr_assert_leq(t1 - t0, 1, "consumer used %llu ticks while idle", t1 - t0);
+    /* Prove it was the doorbell it slept on: ringing it ends the wait. */
+    bus_ring *p;
+    cr_assert_eq(bus_ring_open(&p, ring_name, BUS_RING_PRODUCER), 0);
+    bus_ring_set_doorbell(p, bus_ctl_doorbell(ctl));
+    cr_assert_eq(bus_ring_push(p, 1, "ding", 4), 0);
+    cr_assert_eq(tu_wait_child(pid, 30), 0);
+    bus_ring_close(p);
+    bus_ctl_close(ctl);
+}
+
+Test(wait, producer_rings_only_when_the_consumer_sleeps)
+{
+    bus_ctl *ctl;
+    bus_ring *p, *c;
+    cr_assert_eq(bus_ctl_open(&ctl, ctl_name, BUS_CTL_RW), 0);
+    cr_assert_eq(bus_ring_open(&p, ring_name, BUS_RING_PRODUCER), 0);
+    cr_assert_eq(bus_ring_open(&c, ring_name, BUS_RING_CONSUMER), 0);
+    bus_ring_set_doorbell(p, bus_ctl_doorbell(ctl));
+    for (int i = 0; i < 10; i++)
+        cr_assert_eq(bus_ring_push(p, 1, "x", 1), 0);
+    bus_ring_stats st;
+    bus_ring_stats_get(p, &st);
+    cr_assert_eq(st.wakeups, 0, "consumer awake: no syscall, no ring");
+    bus_ctl_snapshot snap;
+    bus_ctl_snapshot_get(ctl, &snap);
+    cr_assert_eq(snap.doorbell_seq, 0);
+    /* Ready input: the wait returns at once without sleeping. */
+    cr_assert_eq(bus_wait_idle(NULL, bus_ctl_doorbell(ctl), ring_ready, c, 0), 0);
+    bus_ctl_snapshot_get(ctl, &snap);
+    cr_assert_eq(snap.doorbell_sleeps, 0);
+    bus_ring_close(p);
+    bus_ring_close(c);
+    bus_ctl_close(ctl);
+}
+
+static int never(void *arg)
+{
+    (*(int *)arg)++;
+    return 0;
+}
+
+Test(wait, every_kind_times_out_when_nothing_comes)
+{
+    bus_ctl *ctl;
+    cr_assert_eq(bus_ctl_open(&ctl, ctl_name, BUS_CTL_RW), 0);
+    static const char *kinds[] = {"spin", "yield", "adaptive"};
+    for (int k = 0; k < 3; k++) {
+        bus_wait_cfg cfg;
+        bus_wait_cfg_default(&cfg);
+        cr_assert_eq(bus_wait_kind_parse(kinds[k], &cfg.kind), 0);
+        int calls = 0;
+        cr_assert_eq(bus_wait_idle(&cfg, bus_ctl_doorbell(ctl), never, &calls, 3000000),
+                     MESH_ETIMEDOUT, "%s", kinds[k]);
+        cr_assert_geq(calls, 1, "%s polled its inputs", kinds[k]);
+        calls = 0; /* adaptive without a doorbell naps instead */
+        cr_assert_eq(bus_wait_idle(&cfg, NULL, never, &calls, 3000000), MESH_ETIMEDOUT);
+    }
+    enum bus_wait_kind kind;
+    cr_assert_eq(bus_wait_kind_parse("busy", &kind), MESH_EINVAL);
+    bus_ctl_close(ctl);
+}
+
+/* Lost-wakeup stress: a producer thread pushes short bursts into three
+ * rings and then waits until the consumer has taken them all, so every burst
+ * depends on its wakeup; the consumer waits on one doorbell for all three
+ * rings with a tiny spin, so it is often just going to sleep when the burst
+ * comes. A lost wakeup shows up as the consumer's wait timing out. */
+#define NRINGS     3
+#define LOST_AFTER 5000000000ull /* 5 s without a wakeup = lost */
+struct stress {
+    void *mem[NRINGS];
+    size_t len;
+    bus_doorbell db;
+    uint64_t n;
+    bus_ring *cons[NRINGS];
+    _Atomic uint64_t consumed;
+    _Atomic int gave_up;
+};
+
+static void *stress_producer(void *arg)
+{
+    struct stress *s = arg;
+    bus_ring *p[NRINGS];
+    for (int i = 0; i < NRINGS; i++) {
+        if (bus_ring_open_mem(&p[i], s->mem[i], s->len, BUS_RING_PRODUCER) != 0)
+            return (void *)1;
+        bus_ring_set_doorbell(p[i], &s->db);
+    }
+    uint64_t rnd = 42;
+    for (uint64_t k = 1; k <= s->n;) {
+        uint64_t x = tu_rand(&rnd);
+        for (volatile uint64_t d = (x >> 20) % 256; d > 0; d--) /* shift the timing */
+            ;
+        for (uint64_t b = 1 + (x >> 40) % 3; b > 0 && k <= s->n; b--, k++) {
+            int i = (int)((x >> (8 * b)) % NRINGS);
+            if (bus_ring_push_wait(p[i], (uint32_t)i, &k, sizeof(k), UINT64_MAX) != 0)
+                return (void *)2;
+        }
+        /* Busy-wait (not yield) so the next burst lands while the consumer
+         * is on its way to sleep, where a broken protocol loses the wakeup. */
+        for (unsigned spin = 0; atomic_load(&s->consumed) < k - 1 && !atomic_load(&s->gave_up);
+             spin++) {
+            if ((spin & 0xffff) == 0xffff)
+                sched_yield(); /* sharing one core with the consumer */
+        }
+        if (atomic_load(&s->gave_up))
+            break;
+    }
+    for (int i = 0; i < NRINGS; i++)
+        bus_ring_close(p[i]);
+    return NULL;
+}
+
+static int any_ready(void *arg)
+{
+    struct stress *s = arg;
+    for (int i = 0; i < NRINGS; i++)
+        if (bus_ring_ready(s->cons[i]))
+            return 1;
+    return 0;
+}
+
+Test(wait_stress, no_wakeup_is_lost_with_one_doorbell_for_three_rings, .timeout = 120)
+{
+    static struct stress s;
+    s.n = tu_scaled(200000, 5000);
+    s.len = bus_ring_segment_size(1024);
+    bus_doorbell_init(&s.db);
+    for (int i = 0; i < NRINGS; i++) {
+        s.mem[i] = malloc(s.len);
+        cr_assert_eq(bus_ring_format(s.mem[i], s.len, 1024, 0, BUS_RING_POLICY_WAIT), 0);
+        cr_assert_eq(bus_ring_open_mem(&s.cons[i], s.mem[i], s.len, BUS_RING_CONSUMER), 0);
+    }
+    bus_wait_cfg cfg = {.kind = BUS_WAIT_ADAPTIVE, .spin = 4, .yield = 0};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, stress_producer, &s), 0);
+    uint64_t got = 0, last[NRINGS] = {0};
+    while (got < s.n) {
+        int progressed = 0;
+        for (int i = 0; i < NRINGS; i++) {
+            uint64_t k;
+            bus_ring_rec rec;
+            while (bus_ring_pop(s.cons[i], &rec, &k, sizeof(k)) == 0) {
+                cr_assert_gt(k, last[i], "ring %d out of order", i);
+                cr_assert_eq(rec.type, (uint32_t)i);
+                last[i] = k;
+                got++;
+                progressed = 1;
+            }
+        }
+        atomic_store(&s.consumed, got);
+        if (progressed)
+            continue;
+        /* With the producer waiting for us, a sleep that runs to its timeout
+         * means the ring that should have ended it was lost. */
+        if (bus_wait_idle(&cfg, &s.db, any_ready, &s, LOST_AFTER) != 0 ||
+            ck_pr_load_64(&s.db.timeouts) != 0) {
+            atomic_store(&s.gave_up, 1);
+            break;
+        }
+    }
+    void *res;
+    pthread_join(t, &res);
+    cr_assert_null(res, "producer failed");
+    cr_assert_eq(ck_pr_load_64(&s.db.timeouts), 0, "lost wakeup after %lu of %lu messages", got,
+                 s.n);
+    cr_assert_eq(got, s.n);
+    cr_log_info("%lu messages, %lu sleeps, %lu wakes", s.n, ck_pr_load_64(&s.db.sleeps),
+                ck_pr_load_64(&s.db.wakes));
+    cr_assert_gt(ck_pr_load_64(&s.db.sleeps), s.n / 100, "the consumer did sleep often");
+    for (int i = 0; i < NRINGS; i++) {
+        bus_ring_close(s.cons[i]);
+        free(s.mem[i]);
+    }
+}
