@@ -158,7 +158,9 @@ static void bucket_complete(vpin_engine *e, uint32_t slot)
         if (b.vpin > 0.0)
             vpin_rollvar_push(&s->logv, log(b.vpin));
         double sd = sqrt(vpin_rollvar_var(&s->logv));
-        if (vpin_rollvar_count(&s->logv) >= e->p.cdf_min && sd > 0.0) {
+        /* a spread of ln VPIN at round-off level (identical VPINs computed
+         * along different summation paths) is no distribution to fit */
+        if (vpin_rollvar_count(&s->logv) >= e->p.cdf_min && sd > VPIN_LOG_SD_MIN) {
             b.cdf_ready = 1;
             b.cdf = b.vpin > 0.0 ? vpin_phi((log(b.vpin) - vpin_rollvar_mean(&s->logv)) / sd) : 0.0;
             b.alert = b.cdf >= e->p.alert_threshold;
@@ -208,6 +210,9 @@ static void bar_close(vpin_engine *e, uint32_t slot)
     if (vpin_rollvar_count(&s->sigma) < e->p.min_sigma_bars)
         return;
     double sd = sqrt(vpin_rollvar_var(&s->sigma));
+    /* changes equal up to round-off (e.g. one tick each) have sigma 0 */
+    if (sd <= VPIN_SIGMA_REL_MIN * fabs(vpin_rollvar_mean(&s->sigma)))
+        sd = 0.0;
     double z = sd > 0.0 ? vpin_phi(dp / sd) : 0.5;
     s->bucketed_bars++;
     vpin_rollreg_push(&s->kyle, s->bar_volume * (2.0 * z - 1.0), dp);

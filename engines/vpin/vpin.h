@@ -7,6 +7,12 @@
 
 #include <stdint.h>
 
+/* Noise floors (see README.md): sigma of the price changes counts as 0 when
+ * it is <= VPIN_SIGMA_REL_MIN * |their mean| (changes equal up to round-off);
+ * no CDF is fitted while the sd of ln VPIN is <= VPIN_LOG_SD_MIN. */
+#define VPIN_SIGMA_REL_MIN 1e-9
+#define VPIN_LOG_SD_MIN    1e-9
+
 typedef struct vpin_params {
     uint64_t bar_ns;         /* B: bar length, bars aligned to multiples since the
                               * epoch (default 60 s) */

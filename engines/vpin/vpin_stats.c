@@ -19,6 +19,7 @@ void vpin_rollvar_init(vpin_rollvar *v, double *buf, uint32_t w)
     v->count = 0;
     v->mean = 0.0;
     v->m2 = 0.0;
+    v->m2_peak = 0.0;
 }
 
 /* Two-pass mean and sum of squared deviations of a full window, shifted by
@@ -35,11 +36,13 @@ static void rollvar_recompute(vpin_rollvar *v)
     }
     v->mean = k + dmean;
     v->m2 = m2;
+    v->m2_peak = m2;
 }
 
 void vpin_rollvar_push(vpin_rollvar *v, double x)
 {
-    if (v->w == 0 || v->count < v->w) {
+    int sliding = v->w != 0 && v->count == v->w;
+    if (!sliding) {
         /* Welford add */
         v->count++;
         double d = x - v->mean;
@@ -54,14 +57,17 @@ void vpin_rollvar_push(vpin_rollvar *v, double x)
     }
     if (v->m2 < 0.0)
         v->m2 = 0.0;
+    if (v->m2 > v->m2_peak)
+        v->m2_peak = v->m2;
     if (v->w == 0)
         return;
     v->buf[v->head] = x;
-    if (++v->head == v->w) {
+    if (++v->head == v->w)
         v->head = 0;
-        if (v->count == v->w)
-            rollvar_recompute(v);
-    }
+    /* exact recomputation every w pushes, and whenever removals have cancelled
+     * M2 down to a millionth of its peak (only digits of noise would remain) */
+    if (v->count == v->w && (v->head == 0 || (sliding && v->m2 < 1e-6 * v->m2_peak)))
+        rollvar_recompute(v);
 }
 
 uint64_t vpin_rollvar_count(const vpin_rollvar *v)
@@ -125,7 +131,7 @@ void vpin_rollreg_init(vpin_rollreg *r, double *buf, uint32_t w)
     r->w = w;
     r->count = 0;
     r->head = 0;
-    r->mx = r->my = r->sxx = r->sxy = 0.0;
+    r->mx = r->my = r->sxx = r->sxy = r->sxx_peak = 0.0;
 }
 
 /* Two-pass means and co-moments of a full window (shifted by the first pair,
@@ -148,11 +154,13 @@ static void rollreg_recompute(vpin_rollreg *r)
     r->my = ky + dy;
     r->sxx = sxx;
     r->sxy = sxy;
+    r->sxx_peak = sxx;
 }
 
 void vpin_rollreg_push(vpin_rollreg *r, double x, double y)
 {
-    if (r->count == r->w) {
+    int sliding = r->count == r->w;
+    if (sliding) {
         /* Welford remove of the oldest pair (ox, oy): n -> n - 1 */
         double ox = r->buf[2 * r->head], oy = r->buf[2 * r->head + 1];
         double n = r->count;
@@ -173,12 +181,16 @@ void vpin_rollreg_push(vpin_rollreg *r, double x, double y)
     r->sxy += dx * (y - r->my);
     if (r->sxx < 0.0)
         r->sxx = 0.0;
+    if (r->sxx > r->sxx_peak)
+        r->sxx_peak = r->sxx;
     r->buf[2 * r->head] = x;
     r->buf[2 * r->head + 1] = y;
-    if (++r->head == r->w) {
+    if (++r->head == r->w)
         r->head = 0;
+    /* exact every w pushes, and when removals cancelled Sxx below 1e-6 of its
+     * peak */
+    if (r->count == r->w && (r->head == 0 || (sliding && r->sxx < 1e-6 * r->sxx_peak)))
         rollreg_recompute(r);
-    }
 }
 
 uint32_t vpin_rollreg_count(const vpin_rollreg *r)

@@ -16,13 +16,18 @@ double vpin_phi(double x);
 /* Mean and sample variance of the last w values (w = 0: of every value ever
  * pushed, by Welford's method, no buffer). A full window slides with the
  * Welford replace update; every w pushes the window is recomputed exactly by
- * two passes, so round-off cannot accumulate beyond w updates. */
+ * two passes, so round-off cannot accumulate beyond w updates; it is also
+ * recomputed when removals have cancelled M2 to below 1e-6 of its peak since
+ * the last recomputation (a wide window sliding into a tight one), which
+ * keeps the relative error of the variance near 1e-10 (amortised O(1): each
+ * such collapse needs the values that made the peak to leave the window). */
 typedef struct vpin_rollvar {
     double *buf;    /* w slots (NULL when w = 0) */
     uint32_t w;     /* window, 0 = unbounded */
     uint32_t head;  /* next slot */
     uint64_t count; /* values in the window */
     double mean, m2;
+    double m2_peak; /* largest m2 since the last exact recomputation */
 } vpin_rollvar;
 
 /* Prepares an empty window over buf[w] (buf may be NULL when w = 0). */
@@ -57,11 +62,12 @@ double vpin_rollsum_value(const vpin_rollsum *s);
 
 /* Ordinary least squares y = a + b x over the last w pairs: running means and
  * co-moments Sxx, Sxy updated by Welford add / remove, exact recomputation
- * every w pushes. */
+ * every w pushes and when Sxx collapses below 1e-6 of its peak (as above). */
 typedef struct vpin_rollreg {
     double *buf; /* 2 * w slots: x, y interleaved */
     uint32_t w, count, head;
     double mx, my, sxx, sxy;
+    double sxx_peak; /* largest sxx since the last exact recomputation */
 } vpin_rollreg;
 
 /* Prepares an empty regression window of w >= 2 pairs over buf[2 * w]. */
