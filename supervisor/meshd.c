@@ -34,7 +34,8 @@ static const char usage[] =
     "      --log-file FILE   when detached, append meshd and engine output to FILE\n"
     "                        (default: output stays on the inherited stdout/stderr)\n"
     "      --bin-path DIRS   colon-separated directories searched first for engine\n"
-    "                        binaries named without '/' (also $MESH_BIN_PATH)\n"
+    "                        binaries named without '/' (also $MESH_SEARCH_PATH,\n"
+    "                        which engines inherit)\n"
     "      --ready-fd N      write \"ready\\n\" to fd N and close it once every engine\n"
     "                        is ready (s6-style readiness of meshd itself)\n"
     "  -h, --help            this text\n"
@@ -196,8 +197,12 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     mesh_log_init("meshd", a.level);
-    if (!a.bin_path)
-        a.bin_path = getenv("MESH_BIN_PATH");
+    /* The engines load the same config and resolve the same binaries: they
+     * get the search path through MESH_SEARCH_PATH (inherited). */
+    if (a.bin_path)
+        setenv("MESH_SEARCH_PATH", a.bin_path, 1);
+    else
+        a.bin_path = getenv("MESH_SEARCH_PATH");
     if (a.check)
         return check_config(&a);
     int ready_fd = a.ready_fd;

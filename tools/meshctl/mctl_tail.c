@@ -117,7 +117,7 @@ int mctl_tail(const mctl *c, const char *type_name, long count, unsigned timeout
     mesh_config *cfg = NULL;
     if (config_path(c, path, sizeof(path)) != 0)
         return 1;
-    if (sup_config_load(&cfg, path, getenv("MESH_BIN_PATH"), err, sizeof(err)) != 0) {
+    if (sup_config_load(&cfg, path, getenv("MESH_SEARCH_PATH"), err, sizeof(err)) != 0) {
         fprintf(stderr, "meshctl: %s:\n%s", path, err);
         return 1;
     }

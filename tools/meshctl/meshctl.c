@@ -97,7 +97,7 @@ static int resolve_socket(mctl *c, const char *socket)
     }
     static char err[SUP_CONFIG_ERRLEN];
     mesh_config *cfg = NULL;
-    if (sup_config_load(&cfg, c->config, getenv("MESH_BIN_PATH"), err, sizeof(err)) != 0) {
+    if (sup_config_load(&cfg, c->config, getenv("MESH_SEARCH_PATH"), err, sizeof(err)) != 0) {
         fprintf(stderr, "meshctl: %s:\n%s", c->config, err);
         return 1;
     }
