@@ -7,8 +7,12 @@
 #include <stdbool.h>
 #include <protobuf-c/protobuf-c.h>
 
-/* Capacity that decodes any single mesh message of up to ~16 KiB of payload
- * (decoded size is at most a few times the payload size). */
+/* A capacity that holds any normal mesh message decoded. Measured needs:
+ * a Trade 128 bytes; messages with more than 16 fields up to ~1.6 KiB
+ * (protobuf-c's scan slabs also come from the arena); a PortfolioState with
+ * 100 positions (7 KiB packed) ~15 KiB. A hostile payload can need ~80x
+ * its size (e.g. 2-byte empty submessages each decoding to ~100 bytes):
+ * msg_decode then fails with MESH_ENOMEM instead of allocating. */
 #define MSG_ARENA_DEFAULT_SIZE (64u * 1024u)
 
 /* Bytes msg_arena_open_in needs for its bookkeeping besides the usable space. */
