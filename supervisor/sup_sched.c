@@ -198,6 +198,8 @@ static void report_ready(sup_mesh *m)
     int n = 0, all = 1;
     for (int k = 0; k < m->norder; k++) {
         const sup_engine *e = &m->eng[m->order[k]];
+        if (e->fsm.state == SUP_FAILED)
+            all = 0; /* a failed engine leaves the mesh degraded until started by hand */
         if (!e->fsm.want_up)
             continue;
         n++;
