@@ -96,6 +96,8 @@ static int poll_input(engine *e, engine_input *in)
     bus_ring_rec rec;
     int n = 0;
     while (n < ENGINE_BATCH) {
+        if (e->draining && n > 0 && mesh_now_ns() >= e->drain_deadline_ns)
+            break; /* slow handlers: the deadline also bounds a batch */
         int rc = bus_ring_peek(in->ring, &rec);
         if (rc == MESH_EAGAIN)
             break;

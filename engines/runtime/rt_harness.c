@@ -70,21 +70,30 @@ void rt_mesh_cleanup(rt_mesh *m)
 
 const char *rt_engine_bin(const char *name)
 {
-    static char buf[4][512];
-    static int k;
+    static char names[16][64], paths[16][512];
+    static int n;
+    for (int i = 0; i < n; i++)
+        if (strcmp(names[i], name) == 0)
+            return paths[i];
+    if (n == 16)
+        return "/nonexistent/rt_engine_bin-table-full";
     const char *root = getenv("MESH_BUILD_ROOT");
-    char *b = buf[k++ & 3];
-    snprintf(b, sizeof(buf[0]), "%s/tests/engines/%s", root ? root : ".", name);
-    return b;
+    snprintf(names[n], sizeof(names[0]), "%s", name);
+    snprintf(paths[n], sizeof(paths[0]), "%s/tests/engines/%s", root ? root : ".", name);
+    return paths[n++];
 }
 
-const char *rt_path(const rt_mesh *m, const char *file)
+const char *rt_path(rt_mesh *m, const char *file)
 {
-    static char buf[4][512];
-    static int k;
-    char *b = buf[k++ & 3];
-    snprintf(b, sizeof(buf[0]), "%s/%s", m->dir, file);
-    return b;
+    for (int i = 0; i < m->npaths; i++)
+        if (strcmp(m->path_file[i], file) == 0)
+            return m->path[i];
+    if (m->npaths == RT_MAX_PATHS)
+        return "/nonexistent/rt_path-table-full";
+    int i = m->npaths++;
+    snprintf(m->path_file[i], sizeof(m->path_file[0]), "%s", file);
+    snprintf(m->path[i], sizeof(m->path[0]), "%s/%s", m->dir, file);
+    return m->path[i];
 }
 
 int rt_mesh_write_config(rt_mesh *m, const char *body)

@@ -11,6 +11,7 @@
 
 #define RT_MAX_SHM   32
 #define RT_MAX_CHILD 16
+#define RT_MAX_PATHS 32
 
 typedef struct rt_mesh {
     char name[32];    /* unique mesh name (scopes the shm objects) */
@@ -20,6 +21,9 @@ typedef struct rt_mesh {
     char shm[RT_MAX_SHM][128]; /* objects to unlink */
     int nchild;
     pid_t child[RT_MAX_CHILD]; /* children not yet reaped */
+    int npaths;
+    char path_file[RT_MAX_PATHS][64];
+    char path[RT_MAX_PATHS][320]; /* rt_path results, stable for the test */
 } rt_mesh;
 
 /* Sets up a mesh named after tag + pid with a fresh temp dir. Returns 0 or an error. */
@@ -29,11 +33,12 @@ int rt_mesh_init(rt_mesh *m, const char *tag);
  * object created, removes the temp dir's files. Safe to call twice. */
 void rt_mesh_cleanup(rt_mesh *m);
 
-/* Absolute path of a test engine binary in the build tree. */
+/* Absolute path of a test engine binary in the build tree (stable pointer). */
 const char *rt_engine_bin(const char *name);
 
-/* "<dir>/<file>" in a static rotating buffer (4 slots). */
-const char *rt_path(const rt_mesh *m, const char *file);
+/* "<dir>/<file>"; the pointer stays valid (and the same for the same file)
+ * until rt_mesh_cleanup. At most RT_MAX_PATHS distinct files. */
+const char *rt_path(rt_mesh *m, const char *file);
 
 /* Writes the config: "mesh: {name: <name>, ...}" then `body` (engines, routes). */
 int rt_mesh_write_config(rt_mesh *m, const char *body);
