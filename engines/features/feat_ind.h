@@ -69,8 +69,13 @@ typedef struct feat_rsi {
     double avg_gain, avg_loss; /* sums during warm-up */
 } feat_rsi;
 
+/* Prepares an RSI of period n >= 1. */
 void feat_rsi_init(feat_rsi *r, uint32_t n);
+
+/* Adds one close (the first only sets the reference). */
 void feat_rsi_push(feat_rsi *r, double close);
+
+/* 1 once n changes were seen. */
 int feat_rsi_ready(const feat_rsi *r);
 
 /* 100 - 100 / (1 + avg_gain / avg_loss); 100 when avg_loss = 0 < avg_gain;
@@ -86,10 +91,17 @@ typedef struct feat_macd {
     double line;
 } feat_macd;
 
+/* Prepares MACD(fast, slow, signal), periods >= 1. */
 void feat_macd_init(feat_macd *m, uint32_t fast, uint32_t slow, uint32_t signal);
+
+/* Adds one close. */
 void feat_macd_push(feat_macd *m, double close);
+
+/* 1 once the line (both EMAs ready) / the signal exists. */
 int feat_macd_line_ready(const feat_macd *m);
 int feat_macd_signal_ready(const feat_macd *m);
+
+/* The line / the signal; meaningful only when ready. */
 double feat_macd_line(const feat_macd *m);
 double feat_macd_signal(const feat_macd *m);
 
@@ -103,9 +115,16 @@ typedef struct feat_atr {
     double value; /* running sum during warm-up */
 } feat_atr;
 
+/* Prepares an ATR of period n >= 1. */
 void feat_atr_init(feat_atr *a, uint32_t n);
+
+/* Adds one bar (high >= low). */
 void feat_atr_push(feat_atr *a, double high, double low, double close);
+
+/* 1 once n bars were seen. */
 int feat_atr_ready(const feat_atr *a);
+
+/* The ATR; meaningful only when ready. */
 double feat_atr_value(const feat_atr *a);
 
 /* Session VWAP: sum(price * size) / sum(size) over the trades of the current
@@ -116,11 +135,16 @@ typedef struct feat_vwap {
     double pv, v;
 } feat_vwap;
 
+/* Prepares an empty VWAP (no session yet). */
 void feat_vwap_init(feat_vwap *v);
+
+/* Adds a trade of session id `session` (a new id restarts the sums). */
 void feat_vwap_push(feat_vwap *v, int64_t session, double price, double size);
 
 /* 1 once the current session holds a trade with size > 0. */
 int feat_vwap_ready(const feat_vwap *v);
+
+/* The session VWAP; meaningful only when ready. */
 double feat_vwap_value(const feat_vwap *v);
 
 /* Session id of ts_ns for sessions of length session_ns starting at offset_ns
@@ -138,9 +162,15 @@ typedef struct feat_rvol {
 
 /* Prepares over caller-owned buf[n] (n >= 1). */
 void feat_rvol_init(feat_rvol *r, double *buf, uint32_t n);
+
+/* Adds one close (the first only sets the reference). */
 void feat_rvol_push(feat_rvol *r, double close);
+
+/* 1 once a log return exists (last_return holds it) / once n returns exist. */
 int feat_rvol_return_ready(const feat_rvol *r);
 int feat_rvol_ready(const feat_rvol *r);
+
+/* sqrt(sum of the last n squared log returns); meaningful only when ready. */
 double feat_rvol_value(const feat_rvol *r);
 
 #endif

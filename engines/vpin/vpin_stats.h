@@ -53,11 +53,16 @@ typedef struct vpin_rollsum {
     double sum;
 } vpin_rollsum;
 
+/* Prepares an empty window of w >= 1 values over buf[w]. */
 void vpin_rollsum_init(vpin_rollsum *s, double *buf, uint32_t w);
+
+/* Adds x (evicting the oldest value of a full window). */
 void vpin_rollsum_push(vpin_rollsum *s, double x);
 
 /* 1 once w values are held. */
 int vpin_rollsum_full(const vpin_rollsum *s);
+
+/* Sum of the values held. */
 double vpin_rollsum_value(const vpin_rollsum *s);
 
 /* Ordinary least squares y = a + b x over the last w pairs: running means and
@@ -72,7 +77,11 @@ typedef struct vpin_rollreg {
 
 /* Prepares an empty regression window of w >= 2 pairs over buf[2 * w]. */
 void vpin_rollreg_init(vpin_rollreg *r, double *buf, uint32_t w);
+
+/* Adds the pair (x, y), evicting the oldest pair of a full window. */
 void vpin_rollreg_push(vpin_rollreg *r, double x, double y);
+
+/* Pairs held. */
 uint32_t vpin_rollreg_count(const vpin_rollreg *r);
 
 /* Slope b = Sxy / Sxx into *slope; returns 1, or 0 (no slope) when fewer
