@@ -110,6 +110,7 @@ void sup_status_json(sup_mesh *m, sup_json *j)
     uint64_t now_ms = sup_mesh_now_ms(m), now_ns = mesh_now_ns();
     sup_json_kstr(j, "mesh", m->cfg->name);
     sup_json_kstr(j, "config", m->config_path);
+    sup_json_kstr(j, "search_path", m->opts.search_path ? m->opts.search_path : "");
     sup_json_kint(j, "pid", getpid());
     sup_json_kstr(j, "state", mesh_state(m));
     sup_json_kbool(j, "ready", m->all_ready && !m->stopping);
