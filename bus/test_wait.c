@@ -1,16 +1,12 @@
 /* Tests for wait strategies and the doorbell: a sleeping consumer process
- * is woken by a producer process, an idle consumer sleeps in the futex
- * (no CPU), no wakeup is lost under a stress of sleep/ring races. */
+ * is woken by a producer process, an idle consumer sleeps in the futex (no
+ * CPU). The lost-wakeup stress is in test_ring_threads.c (runs under TSan). */
 #include "bus_ctl.h"
 #include "bus_ring.h"
 #include "mesh_error.h"
 #include "test_util.h"
 
-#include <ck_pr.h>
 #include <criterion/criterion.h>
-#include <pthread.h>
-#include <sched.h>
-#include <stdatomic.h>
 
 static char ring_name[128], ctl_name[128];
 
@@ -181,118 +177,4 @@ Test(wait, every_kind_times_out_when_nothing_comes)
     enum bus_wait_kind kind;
     cr_assert_eq(bus_wait_kind_parse("busy", &kind), MESH_EINVAL);
     bus_ctl_close(ctl);
-}
-
-/* Lost-wakeup stress: a producer thread pushes short bursts into three
- * rings and then waits until the consumer has taken them all, so every burst
- * depends on its wakeup; the consumer waits on one doorbell for all three
- * rings with a tiny spin, so it is often just going to sleep when the burst
- * comes. A lost wakeup shows up as the consumer's wait timing out. */
-#define NRINGS     3
-#define LOST_AFTER 5000000000ull /* 5 s without a wakeup = lost */
-struct stress {
-    void *mem[NRINGS];
-    size_t len;
-    bus_doorbell db;
-    uint64_t n;
-    bus_ring *cons[NRINGS];
-    _Atomic uint64_t consumed;
-    _Atomic int gave_up;
-};
-
-static void *stress_producer(void *arg)
-{
-    struct stress *s = arg;
-    bus_ring *p[NRINGS];
-    for (int i = 0; i < NRINGS; i++) {
-        if (bus_ring_open_mem(&p[i], s->mem[i], s->len, BUS_RING_PRODUCER) != 0)
-            return (void *)1;
-        bus_ring_set_doorbell(p[i], &s->db);
-    }
-    uint64_t rnd = 42;
-    for (uint64_t k = 1; k <= s->n;) {
-        uint64_t x = tu_rand(&rnd);
-        for (volatile uint64_t d = (x >> 20) % 256; d > 0; d--) /* shift the timing */
-            ;
-        for (uint64_t b = 1 + (x >> 40) % 3; b > 0 && k <= s->n; b--, k++) {
-            int i = (int)((x >> (8 * b)) % NRINGS);
-            if (bus_ring_push_wait(p[i], (uint32_t)i, &k, sizeof(k), UINT64_MAX) != 0)
-                return (void *)2;
-        }
-        /* Busy-wait (not yield) so the next burst lands while the consumer
-         * is on its way to sleep, where a broken protocol loses the wakeup. */
-        for (unsigned spin = 0; atomic_load(&s->consumed) < k - 1 && !atomic_load(&s->gave_up);
-             spin++) {
-            if ((spin & 0xffff) == 0xffff)
-                sched_yield(); /* sharing one core with the consumer */
-        }
-        if (atomic_load(&s->gave_up))
-            break;
-    }
-    for (int i = 0; i < NRINGS; i++)
-        bus_ring_close(p[i]);
-    return NULL;
-}
-
-static int any_ready(void *arg)
-{
-    struct stress *s = arg;
-    for (int i = 0; i < NRINGS; i++)
-        if (bus_ring_ready(s->cons[i]))
-            return 1;
-    return 0;
-}
-
-Test(wait_stress, no_wakeup_is_lost_with_one_doorbell_for_three_rings, .timeout = 120)
-{
-    static struct stress s;
-    s.n = tu_scaled(200000, 5000);
-    s.len = bus_ring_segment_size(1024);
-    bus_doorbell_init(&s.db);
-    for (int i = 0; i < NRINGS; i++) {
-        s.mem[i] = malloc(s.len);
-        cr_assert_eq(bus_ring_format(s.mem[i], s.len, 1024, 0, BUS_RING_POLICY_WAIT), 0);
-        cr_assert_eq(bus_ring_open_mem(&s.cons[i], s.mem[i], s.len, BUS_RING_CONSUMER), 0);
-    }
-    bus_wait_cfg cfg = {.kind = BUS_WAIT_ADAPTIVE, .spin = 4, .yield = 0};
-    pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, stress_producer, &s), 0);
-    uint64_t got = 0, last[NRINGS] = {0};
-    while (got < s.n) {
-        int progressed = 0;
-        for (int i = 0; i < NRINGS; i++) {
-            uint64_t k;
-            bus_ring_rec rec;
-            while (bus_ring_pop(s.cons[i], &rec, &k, sizeof(k)) == 0) {
-                cr_assert_gt(k, last[i], "ring %d out of order", i);
-                cr_assert_eq(rec.type, (uint32_t)i);
-                last[i] = k;
-                got++;
-                progressed = 1;
-            }
-        }
-        atomic_store(&s.consumed, got);
-        if (progressed)
-            continue;
-        /* With the producer waiting for us, a sleep that runs to its timeout
-         * means the ring that should have ended it was lost. */
-        if (bus_wait_idle(&cfg, &s.db, any_ready, &s, LOST_AFTER) != 0 ||
-            ck_pr_load_64(&s.db.timeouts) != 0) {
-            atomic_store(&s.gave_up, 1);
-            break;
-        }
-    }
-    void *res;
-    pthread_join(t, &res);
-    cr_assert_null(res, "producer failed");
-    cr_assert_eq(ck_pr_load_64(&s.db.timeouts), 0, "lost wakeup after %lu of %lu messages", got,
-                 s.n);
-    cr_assert_eq(got, s.n);
-    cr_log_info("%lu messages, %lu sleeps, %lu wakes", s.n, ck_pr_load_64(&s.db.sleeps),
-                ck_pr_load_64(&s.db.wakes));
-    cr_assert_gt(ck_pr_load_64(&s.db.sleeps), s.n / 100, "the consumer did sleep often");
-    for (int i = 0; i < NRINGS; i++) {
-        bus_ring_close(s.cons[i]);
-        free(s.mem[i]);
-    }
 }
