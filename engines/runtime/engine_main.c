@@ -28,6 +28,8 @@ static const char runtime_help[] =
     "  MESH_READY_FD=FD      write end of a pipe: \"ready\\n\" is written once ready, then\n"
     "                        closed (optional)\n"
     "  MESH_LOG_LEVEL=LEVEL  debug, info (default), warn or error\n"
+    "  MESH_SEARCH_PATH=DIRS colon-separated directories searched for engine binaries\n"
+    "                        named without '/' (meshd's search path, optional)\n"
     "The runtime attaches the control block /mesh.<mesh>.ctl.<engine> and the rings\n"
     "/mesh.<mesh>.ring.<from>.<to> of the engine's routes; meshd creates them first.\n"
     "SIGTERM/SIGINT: drain queued input (up to half the stop timeout), run shutdown,\n"

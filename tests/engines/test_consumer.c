@@ -14,6 +14,7 @@
 #include "engine.h"
 #include "mesh_error.h"
 #include "mesh_log.h"
+#include "msg_codec.h"
 #include "msg_registry.h"
 #include "test_engine_args.h"
 
@@ -27,12 +28,14 @@ typedef struct consumer {
     uint64_t slow_us;  /* sleep per message */
     uint64_t stall_at; /* counter at which generation 0 blocks forever (0 = never) */
     uint64_t handled;
+    msg_arena *arena; /* --raw: the engine decodes records itself */
 } consumer;
 
 static consumer C = {.fd = -1};
 
 static const char usage[] =
     "usage: test-consumer --out FILE [--slow-us N] [--buffer-lines N] [--stall-at COUNTER]\n"
+    "                     [--raw]\n"
     "  Appends \"<producer> <ring seq> <payload counter>\\n\" to FILE for every trade or\n"
     "  heartbeat received (payload counter = the message's `seq` field).\n"
     "  --out FILE          output file, created if missing, appended to\n"
@@ -40,7 +43,9 @@ static const char usage[] =
     "  --buffer-lines N    write lines in batches of N, flushed every 10 ms and at exit\n"
     "                      (default 1: each line is written before its handler returns)\n"
     "  --stall-at COUNTER  first start only (MESH_GENERATION=0): block forever, before\n"
-    "                      writing, in the handler of the message with this counter\n";
+    "                      writing, in the handler of the message with this counter\n"
+    "  --raw               take undecoded records (the runtime's raw handler) and decode\n"
+    "                      them here; other types count as handler errors\n";
 
 static int flush_lines(void)
 {
@@ -97,6 +102,19 @@ static int on_heartbeat(engine *e, const ProtobufCMessage *msg, const engine_msg
     return record(e, ((const Meshpb__Heartbeat *)msg)->seq, info);
 }
 
+static int on_raw(engine *e, const void *data, size_t len, const engine_msg_info *info)
+{
+    ProtobufCMessage *msg = NULL;
+    int rc = msg_decode(info->type, data, len, C.arena, &msg);
+    if (rc < 0)
+        return rc;
+    if (info->type == MSG_TYPE_TRADE)
+        return on_trade(e, msg, info);
+    if (info->type == MSG_TYPE_HEARTBEAT)
+        return on_heartbeat(e, msg, info);
+    return MESH_EUNKNOWNTYPE;
+}
+
 static int on_flush(engine *e)
 {
     return C.pending ? flush_lines() : 0;
@@ -108,6 +126,7 @@ static int init(engine *e, int argc, char **argv)
                                          {"slow-us", required_argument, 0, 's'},
                                          {"buffer-lines", required_argument, 0, 'b'},
                                          {"stall-at", required_argument, 0, 'a'},
+                                         {"raw", no_argument, 0, 'r'},
                                          {0, 0, 0, 0}};
     const char *out = NULL;
     int c, rc = 0;
@@ -127,6 +146,9 @@ static int init(engine *e, int argc, char **argv)
         case 'a':
             rc = test_arg_u64("--stall-at", optarg, 1, UINT64_MAX, &C.stall_at);
             break;
+        case 'r':
+            rc = msg_arena_open(&C.arena, MSG_ARENA_DEFAULT_SIZE);
+            break;
         default:
             rc = MESH_EINVAL;
             break;
@@ -136,8 +158,11 @@ static int init(engine *e, int argc, char **argv)
         rc = test_arg_fail("argument", argv[optind], "unexpected");
     if (rc == 0 && !out)
         rc = test_arg_fail("--out", "", "is required");
-    if (rc < 0)
+    if (rc < 0) {
+        msg_arena_close(C.arena);
+        C.arena = NULL;
         return rc;
+    }
     C.fd = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (C.fd < 0) {
         mesh_error("--out '%s': cannot open: %s", out, strerror(errno));
@@ -153,6 +178,8 @@ static void shutdown_consumer(engine *e)
     if (C.fd >= 0)
         close(C.fd);
     C.fd = -1;
+    msg_arena_close(C.arena);
+    C.arena = NULL;
 }
 
 static const engine_handler handlers[] = {
@@ -172,7 +199,21 @@ static const engine_def def = {
     .shutdown = shutdown_consumer,
 };
 
+/* --raw: no decoded handlers, everything goes to the raw handler. */
+static const engine_def def_raw = {
+    .name = "test-consumer",
+    .usage = usage,
+    .init = init,
+    .raw = on_raw,
+    .timers = timers,
+    .ntimers = sizeof(timers) / sizeof(timers[0]),
+    .shutdown = shutdown_consumer,
+};
+
 int main(int argc, char **argv)
 {
-    return engine_main(&def, argc, argv);
+    int raw = 0;
+    for (int i = 1; i < argc; i++)
+        raw |= strcmp(argv[i], "--raw") == 0;
+    return engine_main(raw ? &def_raw : &def, argc, argv);
 }

@@ -11,6 +11,7 @@
 #include "mesh_clock.h"
 #include "mesh_error.h"
 #include "mesh_log.h"
+#include "msg_codec.h"
 #include "msg_registry.h"
 #include "test_engine_args.h"
 
@@ -24,6 +25,7 @@ typedef struct producer {
     uint64_t sent;      /* published so far */
     uint64_t start_ns;  /* first timer run */
     int exit_when_done; /* engine_stop after the last message */
+    int raw;            /* encode here, publish with engine_publish_raw */
     char pad[4096];     /* filler carried in a string field, --pad bytes */
 } producer;
 
@@ -31,7 +33,7 @@ static producer P;
 
 static const char usage[] =
     "usage: test-producer [--type trade|heartbeat] [--count N] [--first N] [--rate N]\n"
-    "                     [--pad BYTES] [--exit-when-done]\n"
+    "                     [--pad BYTES] [--exit-when-done] [--raw]\n"
     "  Publishes N messages whose `seq` field counts first, first+1, ... (trade: also\n"
     "  trade_id; venue = the engine name), then idles (or stops with --exit-when-done).\n"
     "  --type T           message type (default trade)\n"
@@ -39,7 +41,16 @@ static const char usage[] =
     "  --first N          payload counter of the first message (default 1)\n"
     "  --rate N           messages per second, 0 = as fast as the rings allow (default 0)\n"
     "  --pad BYTES        extra bytes per message in a string field (default 0, max 4000)\n"
-    "  --exit-when-done   request a clean exit once everything is published\n";
+    "  --exit-when-done   request a clean exit once everything is published\n"
+    "  --raw              encode in the engine and publish bytes (engine_publish_raw)\n";
+
+/* Encodes here and hands the bytes to the runtime undecoded. */
+static int publish_raw(engine *e, uint32_t type, const ProtobufCMessage *msg)
+{
+    static uint8_t buf[8192];
+    int n = msg_encode(msg, buf, sizeof(buf));
+    return n < 0 ? n : engine_publish_raw(e, type, buf, (size_t)n);
+}
 
 static int publish_one(engine *e, uint64_t counter)
 {
@@ -48,7 +59,8 @@ static int publish_one(engine *e, uint64_t counter)
         hb.engine = (char *)engine_name(e);
         hb.ts_ns = mesh_wall_ns();
         hb.seq = counter;
-        return engine_publish(e, MSG_TYPE_HEARTBEAT, &hb.base);
+        return P.raw ? publish_raw(e, MSG_TYPE_HEARTBEAT, &hb.base)
+                     : engine_publish(e, MSG_TYPE_HEARTBEAT, &hb.base);
     }
     Meshpb__Trade t = MESHPB__TRADE__INIT;
     t.symbol = P.pad[0] ? P.pad : (char *)"TEST";
@@ -58,7 +70,8 @@ static int publish_one(engine *e, uint64_t counter)
     t.price = 100.0 + (double)(counter % 100) * 0.01;
     t.size = 1.0;
     t.venue = (char *)engine_name(e);
-    return engine_publish(e, MSG_TYPE_TRADE, &t.base);
+    return P.raw ? publish_raw(e, MSG_TYPE_TRADE, &t.base)
+                 : engine_publish(e, MSG_TYPE_TRADE, &t.base);
 }
 
 static int on_tick(engine *e)
@@ -89,13 +102,11 @@ static int on_tick(engine *e)
 
 static int init(engine *e, int argc, char **argv)
 {
-    static const struct option opts[] = {{"type", required_argument, 0, 't'},
-                                         {"count", required_argument, 0, 'c'},
-                                         {"first", required_argument, 0, 'f'},
-                                         {"rate", required_argument, 0, 'r'},
-                                         {"pad", required_argument, 0, 'p'},
-                                         {"exit-when-done", no_argument, 0, 'x'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"type", required_argument, 0, 't'},  {"count", required_argument, 0, 'c'},
+        {"first", required_argument, 0, 'f'}, {"rate", required_argument, 0, 'r'},
+        {"pad", required_argument, 0, 'p'},   {"exit-when-done", no_argument, 0, 'x'},
+        {"raw", no_argument, 0, 'w'},         {0, 0, 0, 0}};
     P.type = MSG_TYPE_TRADE;
     P.count = 1000;
     P.first = 1;
@@ -126,6 +137,9 @@ static int init(engine *e, int argc, char **argv)
             break;
         case 'x':
             P.exit_when_done = 1;
+            break;
+        case 'w':
+            P.raw = 1;
             break;
         default:
             rc = MESH_EINVAL;
