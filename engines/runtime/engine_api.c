@@ -17,6 +17,7 @@
  * ck_pr store/load only keep the compiler from caching or tearing the value:
  * the store in on_signal pairs with the load in engine_signalled. */
 static int sig_stop;
+/* Doorbell the handler rings; NULL before attach and after detach. */
 static bus_doorbell *sig_db;
 
 /* Async-signal-safe: one atomic store, then the doorbell ring (a fence, an
@@ -26,14 +27,20 @@ static void on_signal(int sig)
 {
     int saved = errno;
     ck_pr_store_int(&sig_stop, sig);
-    if (sig_db)
-        bus_doorbell_notify(sig_db);
+    bus_doorbell *db = ck_pr_load_ptr(&sig_db);
+    if (db)
+        bus_doorbell_notify(db);
     errno = saved;
 }
 
-int engine_signals_install(bus_doorbell *db)
+void engine_signals_doorbell(bus_doorbell *db)
 {
-    sig_db = db;
+    /* Pairs with the ck_pr_load_ptr in on_signal (same thread). */
+    ck_pr_store_ptr(&sig_db, db);
+}
+
+int engine_signals_install(void)
+{
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;

@@ -79,9 +79,14 @@ struct engine {
 /* Set by the SIGTERM/SIGINT handler; read by the loop (same thread). */
 int engine_signalled(void);
 
-/* Installs the SIGTERM/SIGINT handlers (which set the flag and ring `db`,
- * may be NULL) and ignores SIGPIPE. Returns 0 or a mapped errno code. */
-int engine_signals_install(bus_doorbell *db);
+/* Installs the SIGTERM/SIGINT handlers (which set the flag and ring the
+ * doorbell given to engine_signals_doorbell, if any) and ignores SIGPIPE.
+ * Returns 0 or a mapped errno code. */
+int engine_signals_install(void);
+
+/* The engine's own doorbell, rung by the signal handler so a sleeping loop
+ * wakes at once. Set once, before the loop runs. */
+void engine_signals_doorbell(bus_doorbell *db);
 
 /* True when a stop was requested by a signal or engine_stop. */
 int engine_stop_requested(const engine *e);

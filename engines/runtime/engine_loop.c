@@ -156,14 +156,19 @@ static int loop_ready(void *arg)
     return 0;
 }
 
+/* Sleeps until input, a stop request, or the next timer/heartbeat deadline.
+ * An engine without inputs has nothing to spin for: it sleeps at once. */
 static void idle_wait(engine *e, uint64_t now)
 {
+    static const bus_wait_cfg no_inputs = {.kind = BUS_WAIT_ADAPTIVE, .spin = 0, .yield = 0};
     uint64_t deadline = engine_sched_next(&e->sched);
     if (e->next_hb_ns < deadline)
         deadline = e->next_hb_ns;
     if (deadline <= now)
         return;
-    bus_wait_idle(&e->wait, e->db, loop_ready, e, deadline - now);
+    const bus_wait_cfg *cfg =
+        e->nin == 0 && e->wait.kind == BUS_WAIT_ADAPTIVE ? &no_inputs : &e->wait;
+    bus_wait_idle(cfg, e->db, loop_ready, e, deadline - now);
 }
 
 static void drain_begin(engine *e, uint64_t now)

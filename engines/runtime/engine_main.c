@@ -145,6 +145,7 @@ static int attach_ctl(engine *e)
         return rc;
     }
     e->db = bus_ctl_doorbell(e->ctl);
+    engine_signals_doorbell(e->db);
     bus_ctl_set_pid(e->ctl, (int32_t)getpid());
     bus_ctl_set_state(e->ctl, BUS_CTL_STATE_STARTING);
     bus_ctl_set_ready(e->ctl, 0);
@@ -283,7 +284,11 @@ static int pin_cpu(engine *e)
 /* Everything before init; any failure is a setup failure (exit 2). */
 static int setup(engine *e)
 {
-    int rc = env_setup(e);
+    int rc = engine_signals_install();
+    if (rc < 0)
+        mesh_error("signal handlers: %s", mesh_strerror(rc));
+    if (rc == 0)
+        rc = env_setup(e);
     if (rc == 0)
         rc = config_setup(e);
     if (rc == 0)
@@ -300,8 +305,6 @@ static int setup(engine *e)
         mesh_error("decode arena: %s", mesh_strerror(rc));
     if (rc == 0)
         rc = pin_cpu(e);
-    if (rc == 0 && (rc = engine_signals_install(e->db)) < 0)
-        mesh_error("signal handlers: %s", mesh_strerror(rc));
     return rc;
 }
 
@@ -343,6 +346,7 @@ static void log_final(const engine *e)
 
 static void teardown(engine *e)
 {
+    engine_signals_doorbell(NULL); /* the control block is unmapped below */
     for (int i = 0; i < e->nout; i++) {
         bus_ring_close(e->out[i].ring);
         bus_ctl_close(e->out[i].peer_ctl);

@@ -185,6 +185,13 @@ Test(runtime, readiness_is_reported_on_fd3_and_in_the_control_block)
         ctl_snapshot("cons", &snap);
     }
     cr_assert_gt(snap.heartbeat_ns, hb, "heartbeat did not advance in 10 s");
+    /* idle between heartbeats, it sleeps on its doorbell (futex), not spins */
+    uint64_t sleeps = snap.doorbell_sleeps;
+    for (int i = 0; i < 1000 && snap.doorbell_sleeps == sleeps; i++) {
+        rt_sleep_ms(10);
+        ctl_snapshot("cons", &snap);
+    }
+    cr_assert_gt(snap.doorbell_sleeps, sleeps);
     stop_clean(cons, "cons");
     ctl_snapshot("cons", &snap);
     cr_assert_eq(snap.ready, 0);
