@@ -11,11 +11,12 @@
 #include "md_csv.h"
 #include "mesh_error.h"
 #include "vpin.h"
+#include "vpin_offline.h"
 
 #define PROGRESS_EVERY        (1u << 20)
 #define MAX_REPORTED_BAD_ROWS 100
 
-static const char usage[] =
+const char vpin_offline_usage[] =
     "usage: mesh-vpin --input trades.csv --output vpin.csv [options]\n"
     "\n"
     "Reads trades (CSV header ts_ns,symbol,price,size) and writes one row per\n"
@@ -186,8 +187,9 @@ static int apply_option(cli *c, int opt, const char *arg)
     }
 }
 
-/* Parses argv into *c. Returns 0, 1 for --help, -1 on a usage error. */
-static int parse_args(cli *c, int argc, char **argv)
+/* Parses argv into *c. Returns 0, 1 for --help, -1 on a usage error.
+ * need_io: --input and --output are required (offline) or refused (live). */
+static int parse_args(cli *c, int argc, char **argv, int need_io)
 {
     int opt;
     memset(c, 0, sizeof(*c));
@@ -208,8 +210,12 @@ static int parse_args(cli *c, int argc, char **argv)
         fprintf(stderr, "mesh-vpin: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
-    if (c->input == NULL || c->output == NULL) {
+    if (need_io && (c->input == NULL || c->output == NULL)) {
         fprintf(stderr, "mesh-vpin: --input and --output are required\n");
+        return -1;
+    }
+    if (!need_io && (c->input != NULL || c->output != NULL)) {
+        fprintf(stderr, "mesh-vpin: --input/--output select offline mode; not allowed here\n");
         return -1;
     }
     const char *why;
@@ -289,12 +295,22 @@ static int run(const cli *c, md_csv *r, vpin_engine *e, out_ctx *o, run_stats *s
     return 0;
 }
 
-int main(int argc, char **argv)
+int vpin_cli_params(int argc, char **argv, vpin_params *p)
 {
     cli c;
-    int rc = parse_args(&c, argc, argv);
+    optind = 1;
+    if (parse_args(&c, argc, argv, 0) != 0)
+        return -1;
+    *p = c.p;
+    return 0;
+}
+
+int vpin_offline_main(int argc, char **argv)
+{
+    cli c;
+    int rc = parse_args(&c, argc, argv, 1);
     if (rc != 0) {
-        fputs(usage, rc > 0 ? stdout : stderr);
+        fputs(vpin_offline_usage, rc > 0 ? stdout : stderr);
         return rc > 0 ? 0 : 2;
     }
     int status = 1;

@@ -9,13 +9,14 @@
 #include <unistd.h>
 
 #include "feat_engine.h"
+#include "feat_offline.h"
 #include "md_csv.h"
 #include "mesh_error.h"
 
 #define PROGRESS_EVERY        (1u << 20)
 #define MAX_REPORTED_BAD_ROWS 100
 
-static const char usage[] =
+const char feat_offline_usage[] =
     "usage: mesh-features --input trades.csv --output features.csv [options]\n"
     "\n"
     "Reads trades (CSV header ts_ns,symbol,price,size) and writes one row per\n"
@@ -185,8 +186,9 @@ static int apply_option(cli *c, int opt, const char *arg)
     }
 }
 
-/* Parses argv. Returns 0, 1 for --help, -1 on a usage error. */
-static int parse_args(cli *c, int argc, char **argv)
+/* Parses argv. Returns 0, 1 for --help, -1 on a usage error. need_io:
+ * --input and --output are required (offline) or refused (live engine). */
+static int parse_args(cli *c, int argc, char **argv, int need_io)
 {
     int opt;
     memset(c, 0, sizeof(*c));
@@ -207,10 +209,24 @@ static int parse_args(cli *c, int argc, char **argv)
         fprintf(stderr, "mesh-features: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
-    if (c->input == NULL || c->output == NULL) {
+    if (need_io && (c->input == NULL || c->output == NULL)) {
         fprintf(stderr, "mesh-features: --input and --output are required\n");
         return -1;
     }
+    if (!need_io && (c->input != NULL || c->output != NULL)) {
+        fprintf(stderr, "mesh-features: --input/--output select offline mode; not allowed here\n");
+        return -1;
+    }
+    return 0;
+}
+
+int feat_cli_config(int argc, char **argv, feat_config *cfg)
+{
+    cli c;
+    optind = 1;
+    if (parse_args(&c, argc, argv, 0) != 0)
+        return -1;
+    *cfg = c.cfg;
     return 0;
 }
 
@@ -269,12 +285,12 @@ static int run(const cli *c, md_csv *r, feat_engine *e, const out_ctx *o, uint64
     return 0;
 }
 
-int main(int argc, char **argv)
+int feat_offline_main(int argc, char **argv)
 {
     cli c;
-    int rc = parse_args(&c, argc, argv);
+    int rc = parse_args(&c, argc, argv, 1);
     if (rc != 0) {
-        fputs(usage, rc > 0 ? stdout : stderr);
+        fputs(feat_offline_usage, rc > 0 ? stdout : stderr);
         return rc > 0 ? 0 : 2;
     }
     int status = 1;
