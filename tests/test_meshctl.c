@@ -3,7 +3,10 @@
  * stop-mesh, and a clear error when no meshd is there. */
 #include "mesh_harness.h"
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,4 +171,38 @@ Test(meshctl, says_what_to_do_when_meshd_is_not_running, .timeout = 30)
     cr_assert(strstr(err, "is meshd running?"), "%s", err);
     char *usage[] = {argv[0], "frobnicate", NULL};
     cr_assert_eq(th_run(usage, out, sizeof(out), err, sizeof(err), 10000), 2);
+}
+
+Test(meshctl, metrics_endpoint_serves_prometheus_text, .fini = fini, .timeout = 60)
+{
+    /* a free port: bind to 0, read it back, release it */
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(sa);
+    cr_assert_eq(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    getsockname(s, (struct sockaddr *)&sa, &sl);
+    close(s);
+    char extra[128];
+    snprintf(extra, sizeof(extra), "  metrics_listen: 127.0.0.1:%d\n", ntohs(sa.sin_port));
+    th_init(&H);
+    setenv("MESH_SEARCH_PATH", H.bindir, 1);
+    th_write_config(&H, extra, flow);
+    th_start(&H, NULL);
+    cr_assert(th_wait_ready(&H, 30000));
+    s = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_eq(connect(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
+    cr_assert_eq(write(s, req, sizeof(req) - 1), (ssize_t)sizeof(req) - 1);
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof(out) - 1 && (r = read(s, out + n, sizeof(out) - 1 - n)) > 0)
+        n += (size_t)r;
+    out[n] = '\0';
+    close(s);
+    cr_assert(strncmp(out, "HTTP/1.0 200 OK", 15) == 0, "%s", out);
+    cr_assert(strstr(out, "mesh_engine_state{engine=\"cons\",state=\"ready\"} 1"), "%s", out);
+    cr_assert(strstr(out, "mesh_ring_messages_total{from=\"prod\",to=\"cons\"}"), "%s", out);
+    cr_assert(strstr(out, "mesh_engine_handler_latency_seconds{engine=\"cons\",quantile=\"0.99\"}"),
+              "%s", out);
+    cr_assert_eq(th_stop(&H, 30000), 0);
 }

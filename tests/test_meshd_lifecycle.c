@@ -180,3 +180,50 @@ Test(meshd_lifecycle, second_meshd_on_the_same_socket_is_refused, .fini = fini, 
     sup_jval_free(st);
     cr_assert_eq(th_stop(&H, 20000), 0);
 }
+
+Test(meshd_lifecycle, orphans_of_engines_are_reaped, .fini = fini, .timeout = 60)
+{
+    th_init(&H);
+    /* A shell "engine" that reports ready, then leaves an orphan: the inner
+     * subshell exits at once, so `sleep 0.3` is re-parented to meshd (child
+     * subreaper; PID 1 in a container) and must be reaped when it exits. */
+    th_write_config(&H, "",
+                    "engines:\n"
+                    "  - name: sh\n    binary: /bin/sh\n    heartbeat_timeout_ms: 0\n"
+                    "    args: [-c, '( sleep 0.3 & echo $! > @DIR@/orphan.pid ); "
+                    "echo ready >&3; exec 3>&-; exec sleep 600']\n");
+    th_start(&H, NULL);
+    cr_assert(th_wait_ready(&H, 30000));
+    char path[400], proc[64];
+    snprintf(path, sizeof(path), "%s/orphan.pid", H.dir);
+    int pid = 0;
+    for (int i = 0; i < 200 && pid <= 0; i++) {
+        FILE *f = fopen(path, "r");
+        if (f) {
+            if (fscanf(f, "%d", &pid) != 1)
+                pid = 0;
+            fclose(f);
+        }
+        usleep(10000);
+    }
+    cr_assert_gt(pid, 0, "the orphan's pid was never written");
+    snprintf(proc, sizeof(proc), "/proc/%d", pid);
+    int gone = 0;
+    for (int i = 0; i < 500 && !gone; i++) { /* bounded: 10 s */
+        gone = access(proc, F_OK) != 0;      /* a zombie would still be listed */
+        usleep(20000);
+    }
+    cr_assert(gone, "orphan %d left as a zombie", pid);
+    cr_assert_eq(th_stop(&H, 20000), 0);
+}
+
+Test(meshd_lifecycle, sigint_is_a_graceful_stop_too, .fini = fini, .timeout = 60)
+{
+    th_init(&H);
+    th_write_config(&H, "", chain);
+    th_start(&H, NULL);
+    cr_assert(th_wait_ready(&H, 30000));
+    kill(H.meshd, SIGINT);
+    cr_assert_eq(th_wait_exit(&H, 20000), 0);
+    cr_assert_eq(th_shm_count(&H), 0);
+}
