@@ -1,6 +1,8 @@
 /* Micro-benchmark of the codec on the hot message: ns per Trade encode
  * (into a buffer, as into claimed ring space) and per arena decode, in one
- * thread. Prints per-operation percentiles (mesh_hist) and batch means. */
+ * thread, through msg_encode/msg_decode (hand-written Trade fast path) and
+ * through plain protobuf-c for comparison. Prints per-operation
+ * percentiles (mesh_hist) and batch means. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +36,27 @@ static void print_row(const char *what, const mesh_hist *h, double batch_mean)
            h->max, (double)h->sum / (double)h->count, batch_mean);
 }
 
+typedef int (*enc_fn)(const ProtobufCMessage *msg, void *buf, size_t cap);
+typedef int (*dec_fn)(uint32_t type, const void *data, size_t len, msg_arena *a,
+                      ProtobufCMessage **out);
+
+/* The same operations done by protobuf-c alone (size, pack; arena unpack). */
+static int pbc_encode(const ProtobufCMessage *msg, void *buf, size_t cap)
+{
+    size_t need = protobuf_c_message_get_packed_size(msg);
+    if (need > cap)
+        return MESH_EMSGSIZE;
+    return (int)protobuf_c_message_pack(msg, buf);
+}
+
+static int pbc_decode(uint32_t type, const void *data, size_t len, msg_arena *a,
+                      ProtobufCMessage **out)
+{
+    msg_arena_reset(a);
+    *out = protobuf_c_message_unpack(&meshpb__trade__descriptor, msg_arena_allocator(a), len, data);
+    return *out != NULL ? 0 : MESH_EPROTO;
+}
+
 static volatile uint64_t sink; /* keeps results alive across the timed loops */
 
 static void bench_timer(uint64_t n)
@@ -47,7 +70,7 @@ static void bench_timer(uint64_t n)
     print_row("clock overhead", &hist, 0.0);
 }
 
-static int bench_encode(uint64_t n, uint8_t *buf, size_t cap)
+static int bench_encode(const char *what, enc_fn enc, uint64_t n, uint8_t *buf, size_t cap)
 {
     Meshpb__Trade t = MESHPB__TRADE__INIT;
     t.symbol = "AAPL";
@@ -56,7 +79,7 @@ static int bench_encode(uint64_t n, uint8_t *buf, size_t cap)
     for (uint64_t i = 0; i < n; i++) {
         next_trade(&t, i);
         uint64_t t0 = mesh_now_ns();
-        int len = msg_encode(&t.base, buf, cap);
+        int len = enc(&t.base, buf, cap);
         uint64_t t1 = mesh_now_ns();
         if (len < 0)
             return len;
@@ -65,21 +88,22 @@ static int bench_encode(uint64_t n, uint8_t *buf, size_t cap)
     uint64_t start = mesh_now_ns(), total = 0;
     for (uint64_t i = 0; i < n; i++) {
         next_trade(&t, i);
-        total += (uint64_t)msg_encode(&t.base, buf, cap);
+        total += (uint64_t)enc(&t.base, buf, cap);
     }
     double batch = (double)(mesh_now_ns() - start) / (double)n;
     sink = total;
-    print_row("encode Trade", &hist, batch);
+    print_row(what, &hist, batch);
     return 0;
 }
 
-static int bench_decode(uint64_t n, const uint8_t *buf, size_t len, msg_arena *a)
+static int bench_decode(const char *what, dec_fn dec, uint64_t n, const uint8_t *buf, size_t len,
+                        msg_arena *a)
 {
     ProtobufCMessage *m;
     mesh_hist_reset(&hist);
     for (uint64_t i = 0; i < n; i++) {
         uint64_t t0 = mesh_now_ns();
-        int rc = msg_decode(MSG_TYPE_TRADE, buf, len, a, &m);
+        int rc = dec(MSG_TYPE_TRADE, buf, len, a, &m);
         uint64_t t1 = mesh_now_ns();
         if (rc < 0)
             return rc;
@@ -87,17 +111,18 @@ static int bench_decode(uint64_t n, const uint8_t *buf, size_t len, msg_arena *a
     }
     uint64_t start = mesh_now_ns(), total = 0;
     for (uint64_t i = 0; i < n; i++) {
-        msg_decode(MSG_TYPE_TRADE, buf, len, a, &m);
+        dec(MSG_TYPE_TRADE, buf, len, a, &m);
         total += ((Meshpb__Trade *)m)->seq;
     }
     double batch = (double)(mesh_now_ns() - start) / (double)n;
     sink = total;
-    print_row("decode Trade (arena)", &hist, batch);
+    print_row(what, &hist, batch);
     return 0;
 }
 
 /* Encode then decode the same record: the codec share of one trade hop. */
-static int bench_both(uint64_t n, uint8_t *buf, size_t cap, msg_arena *a)
+static int bench_both(const char *what, enc_fn enc, dec_fn dec, uint64_t n, uint8_t *buf,
+                      size_t cap, msg_arena *a)
 {
     Meshpb__Trade t = MESHPB__TRADE__INIT;
     ProtobufCMessage *m;
@@ -107,14 +132,14 @@ static int bench_both(uint64_t n, uint8_t *buf, size_t cap, msg_arena *a)
     for (uint64_t i = 0; i < n; i++) {
         next_trade(&t, i);
         uint64_t t0 = mesh_now_ns();
-        int len = msg_encode(&t.base, buf, cap);
-        int rc = len < 0 ? len : msg_decode(MSG_TYPE_TRADE, buf, (size_t)len, a, &m);
+        int len = enc(&t.base, buf, cap);
+        int rc = len < 0 ? len : dec(MSG_TYPE_TRADE, buf, (size_t)len, a, &m);
         uint64_t t1 = mesh_now_ns();
         if (rc < 0)
             return rc;
         mesh_hist_record(&hist, t1 - t0);
     }
-    print_row("encode + decode", &hist, 0.0);
+    print_row(what, &hist, 0.0);
     return 0;
 }
 
@@ -165,9 +190,13 @@ int main(int argc, char **argv)
     printf("%-22s %8s %8s %8s %8s %9s %10s\n", "operation", "p50", "p99", "p99.9", "max", "mean",
            "batch-mean");
     bench_timer(n);
-    if ((rc = bench_encode(n, buf, sizeof buf)) < 0 ||
-        (rc = bench_decode(n, rec, (size_t)len, a)) < 0 ||
-        (rc = bench_both(n, buf, sizeof buf, a)) < 0) {
+    if ((rc = bench_encode("encode (msg_encode)", msg_encode, n, buf, sizeof buf)) < 0 ||
+        (rc = bench_decode("decode (msg_decode)", msg_decode, n, rec, (size_t)len, a)) < 0 ||
+        (rc = bench_both("enc+dec (msg_*)", msg_encode, msg_decode, n, buf, sizeof buf, a)) < 0 ||
+        (rc = bench_encode("encode (protobuf-c)", pbc_encode, n, buf, sizeof buf)) < 0 ||
+        (rc = bench_decode("decode (protobuf-c)", pbc_decode, n, rec, (size_t)len, a)) < 0 ||
+        (rc = bench_both("enc+dec (protobuf-c)", pbc_encode, pbc_decode, n, buf, sizeof buf, a)) <
+            0) {
         fprintf(stderr, "bench_codec: %s\n", mesh_strerror(rc));
         msg_arena_close(a);
         return 1;

@@ -1,8 +1,9 @@
 /* libFuzzer target for msg_decode and the JSON printer. The first input
  * byte picks a registered type (an id outside the table 1 time in 16), the
  * rest is the payload. Anything that decodes must print, re-encode and
- * decode again to the same bytes; a violation aborts so libFuzzer keeps
- * the input. Built only with clang, on request:
+ * decode again to the same bytes, and the hand-written Trade decoder must
+ * agree with protobuf-c whenever it accepts; a violation aborts so
+ * libFuzzer keeps the input. Built only with clang, on request:
  *   CC=clang meson setup build-fuzz && ninja -C build-fuzz proto/fuzz_msg_decode
  *   mkdir corpus && MESH_FUZZ_SEEDS=corpus build-fuzz/proto/fuzz_msg_decode -runs=0
  *   build-fuzz/proto/fuzz_msg_decode -max_total_time=60 corpus
@@ -14,6 +15,7 @@
 
 #include "mesh_error.h"
 #include "msg_codec.h"
+#include "msg_fast.h"
 #include "msg_json.h"
 #include "msg_testutil.h"
 
@@ -50,6 +52,21 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+/* Trade payloads: the fast decoder either declines or agrees with protobuf-c. */
+static void trade_differential(const uint8_t *data, size_t size)
+{
+    Meshpb__Trade *f;
+    msg_arena_reset(arena);
+    msg_arena_reset(arena2);
+    if (msg_fast_trade_decode(data, size, arena, &f) != 0)
+        return;
+    ProtobufCMessage *r = protobuf_c_message_unpack(&meshpb__trade__descriptor,
+                                                    msg_arena_allocator(arena2), size, data);
+    char why[256];
+    if (r == NULL || !tu_equal(&f->base, r, why, sizeof why))
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (arena == NULL &&
@@ -58,6 +75,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     uint32_t type_id = data[0] % 16 == 15 ? data[0] : msg_type_at(data[0] % MSG_TYPE_COUNT)->id;
+    if (type_id == MSG_TYPE_TRADE)
+        trade_differential(data + 1, size - 1);
     ProtobufCMessage *m;
     if (msg_decode(type_id, data + 1, size - 1, arena, &m) != 0)
         return 0;

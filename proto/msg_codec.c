@@ -6,6 +6,7 @@
 #include <stdbool.h>
 
 #include "mesh_error.h"
+#include "msg_fast.h"
 
 size_t msg_encoded_size(const ProtobufCMessage *msg)
 {
@@ -16,6 +17,11 @@ int msg_encode(const ProtobufCMessage *msg, void *buf, size_t cap)
 {
     if (msg == NULL || (buf == NULL && cap > 0))
         return MESH_EINVAL;
+    if (msg->descriptor == &meshpb__trade__descriptor) {
+        int n = msg_fast_trade_encode((const Meshpb__Trade *)msg, buf, cap);
+        if (n != MSG_FAST_DECLINED)
+            return n;
+    }
     size_t need = protobuf_c_message_get_packed_size(msg);
     if (need > cap || need > INT_MAX)
         return MESH_EMSGSIZE;
@@ -101,6 +107,14 @@ int msg_decode(uint32_t type_id, const void *data, size_t len, msg_arena *arena,
     /* protobuf-c reads nothing when len is 0, but wants a valid pointer. */
     static const uint8_t empty[1];
     const uint8_t *bytes = len > 0 ? data : empty;
+    if (type_id == MSG_TYPE_TRADE) {
+        Meshpb__Trade *tr;
+        if (msg_fast_trade_decode(bytes, len, arena, &tr) == 0) {
+            *out = &tr->base;
+            return 0;
+        }
+        msg_arena_reset(arena); /* declined: protobuf-c decides */
+    }
     ProtobufCMessage *m =
         protobuf_c_message_unpack(t->descriptor, msg_arena_allocator(arena), len, bytes);
     if (m == NULL || !unknown_fields_valid(m, 0)) {

@@ -90,10 +90,33 @@ static size_t utf8_seq_len(const unsigned char *s)
     return n;
 }
 
+/* The escape sequence for a byte that cannot appear raw in a JSON string:
+ * a quote, a backslash, a control character or an invalid UTF-8 byte. */
+static void escape_byte(unsigned char c, char esc[7])
+{
+    static const char hex[] = "0123456789abcdef";
+    static const char short_esc[][2] = {{'"', '"'},  {'\\', '\\'}, {'\b', 'b'}, {'\f', 'f'},
+                                        {'\n', 'n'}, {'\r', 'r'},  {'\t', 't'}};
+    memset(esc, 0, 7);
+    esc[0] = '\\';
+    for (size_t i = 0; i < sizeof short_esc / sizeof short_esc[0]; i++) {
+        if (c == (unsigned char)short_esc[i][0]) {
+            esc[1] = short_esc[i][1];
+            return;
+        }
+    }
+    if (c < 0x20) {
+        memcpy(esc + 1, "u00", 3);
+        esc[4] = hex[c >> 4];
+        esc[5] = hex[c & 0xF];
+    } else {
+        memcpy(esc + 1, "ufffd", 5); /* invalid UTF-8 byte: U+FFFD */
+    }
+}
+
 /* Writes s as a JSON string literal. */
 static void jw_string(struct jw *w, const char *s)
 {
-    static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
     jw_putc(w, '"');
     while (*p != '\0') {
@@ -105,38 +128,8 @@ static void jw_string(struct jw *w, const char *s)
         jw_write(w, (const char *)run, (size_t)(p - run));
         if (*p == '\0')
             break;
-        char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
-        switch (*p) {
-        case '"':
-            esc[1] = '"';
-            break;
-        case '\\':
-            esc[1] = '\\';
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        default:
-            if (*p < 0x20) {
-                memcpy(esc + 1, "u00", 3);
-                esc[4] = hex[*p >> 4];
-                esc[5] = hex[*p & 0xF];
-            } else {
-                memcpy(esc + 1, "ufffd", 5); /* invalid UTF-8 byte */
-            }
-        }
+        char esc[7];
+        escape_byte(*p, esc);
         jw_puts(w, esc);
         p++;
     }

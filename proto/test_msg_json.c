@@ -194,12 +194,12 @@ Test(msg_json, bytes_are_base64)
 Test(msg_json, strings_are_escaped_and_utf8_checked)
 {
     Meshpb__EngineStatus s = MESHPB__ENGINE_STATUS__INIT;
-    /* quote, backslash, newline, tab, U+0001, U+00E9 (C3 A9, valid),
+    /* quote, backslash, newline, tab, U+0001, CR, BS, FF, U+00E9 (C3 A9, valid),
      * U+20AC (E2 82 AC, valid), then invalid: lone FF, truncated C3
      * before 'x', overlong C0 AF, UTF-16 surrogate ED A0 80 (3 bytes). */
-    s.last_error = "a\"b\\c\nd\te\x01\xc3\xa9\xe2\x82\xac\xff\xc3x\xc0\xaf\xed\xa0\x80";
+    s.last_error = "a\"b\\c\nd\te\x01\r\b\f\xc3\xa9\xe2\x82\xac\xff\xc3x\xc0\xaf\xed\xa0\x80";
     cr_assert_gt(msg_json_write(&s.base, out, sizeof out), 0);
-    const char *want = "\"last_error\":\"a\\\"b\\\\c\\nd\\te\\u0001\xc3\xa9\xe2\x82\xac"
+    const char *want = "\"last_error\":\"a\\\"b\\\\c\\nd\\te\\u0001\\r\\b\\f\xc3\xa9\xe2\x82\xac"
                        "\\ufffd\\ufffdx\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\"";
     cr_assert_not_null(strstr(out, want), "got %s", out);
 }
