@@ -12,6 +12,12 @@
 #error "msg_fast.c copies doubles as little-endian fixed64; port it for this CPU"
 #endif
 
+/* This file knows Trade's nine fields. A schema change changes the struct
+ * (new fields are appended), stopping the build here until this codec and
+ * test_msg_fast.c's descriptor check are updated. */
+_Static_assert(sizeof(Meshpb__Trade) == sizeof(ProtobufCMessage) + 9 * 8,
+               "meshpb.Trade changed: update msg_fast.c to match");
+
 /* Trade's tags: field number << 3 | wire type (0 varint, 1 fixed64, 2 len). */
 enum {
     TAG_SYMBOL = 1 << 3 | 2,

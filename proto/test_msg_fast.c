@@ -76,6 +76,28 @@ static unsigned long iterations(void)
     return n < 2000 ? 2000 : n;
 }
 
+/* The fields msg_fast.c is written for; a schema change must fail here. */
+Test(msg_fast, trade_schema_is_the_one_the_fast_path_knows)
+{
+    static const struct {
+        unsigned id;
+        const char *name;
+        ProtobufCType type;
+    } f[] = {{1, "symbol", PROTOBUF_C_TYPE_STRING},    {2, "ts_ns", PROTOBUF_C_TYPE_UINT64},
+             {3, "seq", PROTOBUF_C_TYPE_UINT64},       {4, "price", PROTOBUF_C_TYPE_DOUBLE},
+             {5, "size", PROTOBUF_C_TYPE_DOUBLE},      {6, "aggressor", PROTOBUF_C_TYPE_ENUM},
+             {7, "venue", PROTOBUF_C_TYPE_STRING},     {8, "trade_id", PROTOBUF_C_TYPE_UINT64},
+             {9, "recv_ts_ns", PROTOBUF_C_TYPE_UINT64}};
+    const ProtobufCMessageDescriptor *d = &meshpb__trade__descriptor;
+    cr_assert_eq(d->n_fields, sizeof f / sizeof f[0]);
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        cr_assert_eq(d->fields[i].id, f[i].id);
+        cr_assert_str_eq(d->fields[i].name, f[i].name);
+        cr_assert_eq(d->fields[i].type, f[i].type, "%s", f[i].name);
+        cr_assert_eq(d->fields[i].label, PROTOBUF_C_LABEL_NONE, "%s", f[i].name);
+    }
+}
+
 Test(msg_fast, encode_matches_protobuf_c_byte_for_byte)
 {
     static uint8_t fast[1024], ref[1024];
