@@ -83,6 +83,9 @@ static void handle_record(engine *e, engine_input *in, const bus_ring_rec *rec)
         bus_ctl_count(e->ctl, BUS_CTL_MSGS_IN, 1);
         e->cnt.msgs_in++;
         e->cnt.bytes_in += rec->len;
+        /* Between records, not inside handlers: a batch of slow handlers
+         * keeps the engine alive, a handler that never returns does not. */
+        engine_heartbeat(e, t1, 0);
     }
     /* After the handler: a restart skips this record (effectively-once). */
     in->last_seq = rec->seq;
