@@ -11,6 +11,7 @@
 
 #include "bus_ctl.h"
 #include "bus_ring.h"
+#include "bus_shm.h"
 #include "mesh_clock.h"
 #include "msg_codec.h"
 #include "msg_registry.h"
@@ -658,4 +659,50 @@ Test(runtime, raw_publish_and_raw_handler_carry_the_bytes_unchanged)
     cr_assert_eq(snap.counters[BUS_CTL_HANDLER_ERRORS], 1);
     cr_assert_eq(snap.counters[BUS_CTL_MSGS_IN], (uint64_t)n + 1);
     cr_assert(rt_file_contains(log_of("cons"), "unknown type 0,"));
+}
+
+Test(runtime, corrupt_ring_record_disables_that_input_without_a_crash)
+{
+    producer_consumer_config(NULL);
+    cr_assert_eq(rt_mesh_create_ring(&M, "prod", "cons", 65536, BUS_RING_POLICY_WAIT), 0);
+    pusher p;
+    push_open(&p, "prod", "cons");
+    push_trade(&p, 1);
+    push_trade(&p, 2);
+    push_trade(&p, 3);
+    push_close(&p);
+    /* Flip a byte of record 2's seq: records are 24-byte header + payload
+     * rounded up to 8, the first at the data offset; seq is at header +16.
+     * The header's check word no longer matches. */
+    bus_shm *s = NULL;
+    cr_assert_eq(bus_shm_attach(&s, rt_ring_name(&M, "prod", "cons"), 0, 1), 0);
+    uint8_t *data = (uint8_t *)bus_shm_base(s) + BUS_RING_HEADER_BYTES;
+    uint32_t len1;
+    memcpy(&len1, data, sizeof(len1));
+    size_t rec2 = BUS_RING_REC_HDR + ((len1 + 7u) & ~7u);
+    data[rec2 + 16] ^= 0x40;
+    bus_shm_close(s);
+
+    const char *out = rt_path(&M, "cons.out");
+    char *cargv[] = {(char *)rt_engine_bin("test-consumer"), "--out", (char *)out, NULL};
+    pid_t cons = start("cons", 0, cargv);
+    cr_assert_eq(rt_wait_lines(out, 1, WAIT_MS), 1);
+    wait_log("cons", "input disabled");
+    cr_assert_eq(kill(cons, 0), 0, "consumer died");
+    stop_clean(cons, "cons");
+    cr_assert_eq(rt_count_lines(out), 1);
+    cr_assert(rt_file_contains(log_of("cons"), rt_ring_name(&M, "prod", "cons")));
+}
+
+Test(runtime, bad_ready_fd_exits_2_with_a_clear_message)
+{
+    producer_consumer_config(NULL);
+    cr_assert_eq(rt_mesh_create_ring(&M, "prod", "cons", 65536, BUS_RING_POLICY_WAIT), 0);
+    char *argv[] = {(char *)rt_engine_bin("test-consumer"), "--out",
+                    (char *)rt_path(&M, "cons.out"), NULL};
+    pid_t pid = rt_spawn(&M, "cons", 0, NULL, "MESH_READY_FD=99", argv);
+    cr_assert_gt(pid, 0);
+    wait_exit_code(pid, "cons", 2);
+    cr_assert(rt_file_contains(log_of("cons"), "MESH_READY_FD='99': not an open file descriptor"),
+              "%s", rt_slurp(log_of("cons")));
 }
