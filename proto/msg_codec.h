@@ -1,5 +1,7 @@
 /* Codec: pack a message straight into caller memory (e.g. space claimed in a
- * ring) and unpack a record (type id + bytes) into a bump arena. */
+ * ring) and unpack a record (type id + bytes) into a bump arena. Trade uses
+ * a hand-written codec with protobuf-c's exact results (msg_fast.c); every
+ * other type goes through protobuf-c. */
 #ifndef MSG_CODEC_H
 #define MSG_CODEC_H
 
