@@ -98,6 +98,10 @@ static int parse_args(int argc, char **argv, meshd_args *a)
             break;
         case O_READY:
             a->ready_fd = atoi(optarg);
+            if (a->ready_fd < 3 || fcntl(a->ready_fd, F_GETFD) < 0) {
+                fprintf(stderr, "meshd: --ready-fd %s: not an open descriptor >= 3\n", optarg);
+                return 2;
+            }
             break;
         case O_LEVEL:
             if (parse_level(optarg, &a->level) != 0) {

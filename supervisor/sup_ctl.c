@@ -63,9 +63,9 @@ void sup_ctl_execute(sup_mesh *m, const char *line, sup_json *j)
     } else if ((strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0 ||
                 strcmp(cmd, "restart") == 0) &&
                n == 2) {
-        int rc = cmd[2] == 'a'   ? sup_mesh_start_engine(m, arg, msg, sizeof(msg))
-                 : cmd[0] == 'r' ? sup_mesh_restart_engine(m, arg, msg, sizeof(msg))
-                                 : sup_mesh_stop_engine(m, arg, msg, sizeof(msg));
+        int rc = strcmp(cmd, "start") == 0     ? sup_mesh_start_engine(m, arg, msg, sizeof(msg))
+                 : strcmp(cmd, "restart") == 0 ? sup_mesh_restart_engine(m, arg, msg, sizeof(msg))
+                                               : sup_mesh_stop_engine(m, arg, msg, sizeof(msg));
         reply_result(j, rc, msg);
     } else if (strcmp(cmd, "reload") == 0 && n == 1) {
         int rc = sup_mesh_reload(m, msg, sizeof(msg));
