@@ -30,7 +30,8 @@ static const char usage[] =
     "                        the next start re-attaches valid objects\n"
     "      --log-level L     debug | info | warn | error (default info)\n"
     "      --foreground      stay in the foreground (default: detach once the mesh is\n"
-    "                        ready; exit status 0 = ready, 1 = failed to start)\n"
+    "                        ready; exit status 0 = ready, 1 = failed to start;\n"
+    "                        never detaches as PID 1)\n"
     "      --log-file FILE   when detached, append meshd and engine output to FILE\n"
     "                        (default: output stays on the inherited stdout/stderr)\n"
     "      --bin-path DIRS   colon-separated directories searched first for engine\n"
@@ -210,7 +211,8 @@ int main(int argc, char **argv)
     if (a.check)
         return check_config(&a);
     int ready_fd = a.ready_fd;
-    if (!a.foreground && (rc = detach(&a, &ready_fd)) >= 0)
+    /* As PID 1 (a container) meshd never detaches: its exit would end the container. */
+    if (!a.foreground && getpid() != 1 && (rc = detach(&a, &ready_fd)) >= 0)
         return rc;
     static sup_mesh m; /* large: engine table with its handles */
     uv_loop_t loop;
