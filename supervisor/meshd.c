@@ -28,7 +28,8 @@ static const char usage[] =
     "                        file:line:col, exit 1 if any (0 if valid)\n"
     "      --keep-shm        leave shared memory in place after stop (also mesh.keep_shm);\n"
     "                        the next start re-attaches valid objects\n"
-    "      --log-level L     debug | info | warn | error (default info)\n"
+    "      --log-level L     debug | info | warn | error (default info); engines get it\n"
+    "                        as MESH_LOG_LEVEL unless that is set\n"
     "      --foreground      stay in the foreground (default: detach once the mesh is\n"
     "                        ready; exit status 0 = ready, 1 = failed to start;\n"
     "                        never detaches as PID 1)\n"
@@ -105,6 +106,7 @@ static int parse_args(int argc, char **argv, meshd_args *a)
             }
             break;
         case O_LEVEL:
+            setenv("MESH_LOG_LEVEL", optarg, 0); /* engines follow, unless set already */
             if (parse_level(optarg, &a->level) != 0) {
                 fprintf(stderr, "meshd: --log-level %s: expected debug, info, warn or error\n",
                         optarg);
