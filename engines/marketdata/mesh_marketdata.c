@@ -48,6 +48,8 @@ static const char md_usage[] =
     "  --episode-len S          episode length in feed seconds (default 300)\n"
     "  --episode-period S       seconds between episode starts (default 1800)\n"
     "  --episode-stagger S      shift of each next symbol's schedule (default 180)\n"
+    "  --informed F             share of trades on the informed side in an episode (default 0.88)\n"
+    "  --episode-move M         log-price drift over one episode (default 0.005)\n"
     "  --bar-seconds B          time bar length (default 1)\n";
 
 static int parse_double(const char *s, const char *what, double min, double *out)
@@ -76,7 +78,9 @@ enum {
     OPT_EP_LEN,
     OPT_EP_PERIOD,
     OPT_EP_STAGGER,
-    OPT_BAR
+    OPT_BAR,
+    OPT_INFORMED,
+    OPT_MOVE
 };
 
 static const struct option md_options[] = {
@@ -94,6 +98,8 @@ static const struct option md_options[] = {
     {"episode-period", required_argument, 0, OPT_EP_PERIOD},
     {"episode-stagger", required_argument, 0, OPT_EP_STAGGER},
     {"bar-seconds", required_argument, 0, OPT_BAR},
+    {"informed", required_argument, 0, OPT_INFORMED},
+    {"episode-move", required_argument, 0, OPT_MOVE},
     {0, 0, 0, 0},
 };
 
@@ -135,6 +141,10 @@ static int md_apply_option(int c, const char *arg, md_feed_opts *o, double *bar_
         return parse_double(arg, "--quote-rate", 0, &o->synth.quote_rate_hz);
     case OPT_BAR:
         return parse_double(arg, "--bar-seconds", 1e-3, bar_s);
+    case OPT_INFORMED:
+        return parse_double(arg, "--informed", 0.5, &o->synth.informed_fraction);
+    case OPT_MOVE:
+        return parse_double(arg, "--episode-move", 0, &o->synth.episode_move);
     }
     if ((rc = parse_double(arg, "option value", 0, &v)) != 0)
         return rc;
