@@ -30,7 +30,17 @@ case "$cmd" in
   run)
     tools/setup.sh
     configure build
-    exec build/supervisor/meshd --config deploy/mesh.yaml "$@"
+    # Engine binaries live in per-folder build directories; meshd searches them first.
+    bin_path=$(find "$PWD/build/engines" "$PWD/build/bridge" -mindepth 1 -maxdepth 1 -type d \
+      ! -name '*.p' 2>/dev/null | paste -sd: -)
+    cat <<EOF
+Starting the default mesh (deploy/mesh.yaml). In another terminal:
+  build/tools/meshctl/meshctl status       engines, restarts, latency
+  build/tools/meshctl/meshctl rings        per-route depth, rate, waits, drops
+  build/tools/meshctl/meshctl tail vpin    live VPIN updates as JSON
+Ctrl-C stops the mesh (engines in reverse order, shared memory removed).
+EOF
+    exec build/supervisor/meshd --config deploy/mesh.yaml --foreground --bin-path "$bin_path" "$@"
     ;;
   test)
     tools/setup.sh
