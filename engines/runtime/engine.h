@@ -125,6 +125,11 @@ void *engine_user(const engine *e);
 /* Monotonic clock (mesh_now_ns), for handlers and timers. */
 uint64_t engine_now_ns(const engine *e);
 
+/* Gives timer i of engine_def.timers a new period (ms), the next run one
+ * period from now; 0 pauses it. Returns 0 or MESH_EINVAL (no such timer).
+ * Engine thread (init, handlers, timers). */
+int engine_timer_set(engine *e, size_t i, uint32_t period_ms);
+
 /* Requests a clean exit: input is drained, shutdown runs, engine_main
  * returns 0. Callable from handlers, timers and init. */
 void engine_stop(engine *e);

@@ -133,6 +133,11 @@ uint64_t engine_now_ns(const engine *e)
     return mesh_now_ns();
 }
 
+int engine_timer_set(engine *e, size_t i, uint32_t period_ms)
+{
+    return engine_sched_set(&e->sched, i, period_ms, mesh_now_ns());
+}
+
 void engine_stop(engine *e)
 {
     e->stop = 1;

@@ -53,6 +53,15 @@ void engine_sched_ran(engine_sched *s, size_t i, uint64_t now_ns)
     s->next_ns[i] = next > now_ns ? next : now_ns + s->period_ns[i];
 }
 
+int engine_sched_set(engine_sched *s, size_t i, uint32_t period_ms, uint64_t now_ns)
+{
+    if (i >= s->n)
+        return MESH_EINVAL;
+    s->period_ns[i] = (uint64_t)period_ms * NS_PER_MS;
+    s->next_ns[i] = period_ms ? now_ns + s->period_ns[i] : UINT64_MAX;
+    return 0;
+}
+
 uint64_t engine_sched_next(const engine_sched *s)
 {
     uint64_t next = UINT64_MAX;

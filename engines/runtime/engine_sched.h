@@ -36,7 +36,11 @@ int engine_sched_due(const engine_sched *s, uint64_t now_ns);
  * period behind (missed runs are skipped, not run in a burst). */
 void engine_sched_ran(engine_sched *s, size_t i, uint64_t now_ns);
 
-/* Earliest timer deadline, or UINT64_MAX with no timers. */
+/* Gives timer i a new period (ms) from now_ns on; 0 pauses it. Returns 0 or
+ * MESH_EINVAL for an index out of range. */
+int engine_sched_set(engine_sched *s, size_t i, uint32_t period_ms, uint64_t now_ns);
+
+/* Earliest timer deadline, or UINT64_MAX with no (running) timers. */
 uint64_t engine_sched_next(const engine_sched *s);
 
 #endif

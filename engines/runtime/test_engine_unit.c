@@ -201,3 +201,21 @@ Test(engine_plan, more_than_32_inputs_are_refused)
     /* the 33rd route (index 32) is on line 100 + 32 = 132 */
     cr_assert(strstr(err, "big.yaml:132:") && strstr(err, "max 32"), "%s", err);
 }
+
+Test(engine_sched, a_paused_timer_never_fires_until_given_a_period)
+{
+    engine_sched s;
+    const uint32_t periods[] = {1, 50};
+    cr_assert_eq(engine_sched_init(&s, periods, 2, 0), 0);
+    cr_assert_eq(engine_sched_set(&s, 0, 0, 0), 0); /* pause timer 0 */
+    cr_assert_eq(engine_sched_due(&s, 10 * MS), -1);
+    cr_assert_eq(engine_sched_next(&s), 50 * MS);
+    cr_assert_eq(engine_sched_set(&s, 1, 0, 0), 0);
+    cr_assert_eq(engine_sched_next(&s), UINT64_MAX);
+    cr_assert_eq(engine_sched_due(&s, UINT64_MAX - 1), -1);
+    /* resumed at 100 ms with 5 ms: due at 105 ms */
+    cr_assert_eq(engine_sched_set(&s, 0, 5, 100 * MS), 0);
+    cr_assert_eq(engine_sched_due(&s, 105 * MS - 1), -1);
+    cr_assert_eq(engine_sched_due(&s, 105 * MS), 0);
+    cr_assert_eq(engine_sched_set(&s, 2, 5, 0), MESH_EINVAL);
+}

@@ -163,6 +163,8 @@ static int init(engine *e, int argc, char **argv)
         C.arena = NULL;
         return rc;
     }
+    if (C.buffer_lines == 1)
+        engine_timer_set(e, 0, 0); /* nothing to flush: no wakeups when idle */
     C.fd = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (C.fd < 0) {
         mesh_error("--out '%s': cannot open: %s", out, strerror(errno));

@@ -95,8 +95,12 @@ static int on_tick(engine *e)
         }
         P.sent++;
     }
-    if (P.sent == P.count && P.exit_when_done)
-        engine_stop(e);
+    if (P.sent == P.count) {
+        if (P.exit_when_done)
+            engine_stop(e);
+        else
+            engine_timer_set(e, 0, 0); /* done: idle without timer wakeups */
+    }
     return 0;
 }
 
