@@ -60,9 +60,37 @@ static int ring_reload_tail(bus_ring *r)
     return 0;
 }
 
+/* Producer: asks for ownership of the free lines just past head (last read
+ * by the consumer a lap ago) before the next messages are written there.
+ * Never touches lines the consumer has not released. */
+static inline void ring_prefetch_write(bus_ring *r)
+{
+    uint64_t want = r->head + RING_PREFETCH, limit = r->tail_cache + r->cap;
+    if (r->pf_write < r->head)
+        r->pf_write = r->head & ~(uint64_t)63;
+    for (; r->pf_write < want && r->pf_write + 64 <= limit; r->pf_write += 64)
+        __builtin_prefetch(r->data + (r->pf_write & r->mask), 1, 3);
+}
+
+/* Consumer: prefetches committed lines from the read cursor on, so that
+ * their transfers overlap: the lines of the next record (up to head) and
+ * whole lines further ahead, but not the line the producer is filling
+ * unless the next record needs it. */
+static inline void ring_prefetch_read(bus_ring *r)
+{
+    uint64_t full = r->head_cache & ~(uint64_t)63, want = r->read + RING_PREFETCH;
+    uint64_t now = r->read + 128 < r->head_cache ? r->read + 128 : r->head_cache;
+    if (want > full)
+        want = full > now ? full : now;
+    if (r->pf_read < r->read)
+        r->pf_read = r->read & ~(uint64_t)63;
+    for (; r->pf_read < want; r->pf_read += 64)
+        __builtin_prefetch(r->data + (r->pf_read & r->mask), 0, 3);
+}
+
 int bus_ring_claim(bus_ring *r, size_t len, void **ptr)
 {
-    if (r->role != BUS_RING_PRODUCER || r->claimed)
+    if (r->pstate != RING_P_IDLE)
         return MESH_ESTATE;
     if (len > r->max_record)
         return MESH_ETOOBIG;
@@ -88,14 +116,14 @@ int bus_ring_claim(bus_ring *r, size_t len, void **ptr)
     }
     r->claim_pos = pos;
     r->claim_len = len;
-    r->claimed = 1;
+    r->pstate = RING_P_CLAIMED;
     *ptr = r->data + off + BUS_RING_REC_HDR;
     return 0;
 }
 
 int bus_ring_commit(bus_ring *r, uint32_t type, uint32_t flags, size_t used_len)
 {
-    if (!r->claimed)
+    if (r->pstate != RING_P_CLAIMED)
         return MESH_ESTATE;
     if (used_len > r->claim_len || type == BUS_RING_TYPE_PAD)
         return MESH_EINVAL;
@@ -106,7 +134,7 @@ int bus_ring_commit(bus_ring *r, uint32_t type, uint32_t flags, size_t used_len)
     h->flags = flags;
     h->seq = seq;
     h->check = ring_check((uint32_t)used_len, type, flags, seq);
-    r->claimed = 0;
+    r->pstate = RING_P_IDLE;
     r->next_seq = seq + 1;
     r->bytes += used_len;
     r->head = r->claim_pos + ring_rec_size(used_len);
@@ -117,16 +145,18 @@ int bus_ring_commit(bus_ring *r, uint32_t type, uint32_t flags, size_t used_len)
     bus_store_64(&s->bytes, r->bytes);
     /* Release: the header and payload written above are visible before the
      * new head. Pairs with the acquire load of head in ring_reload_head
-     * (consumer) and bus_ring_observe (tools). */
+     * (consumer), bus_ring_observe and bus_ring_stats_get (tools). */
     bus_store_rel_64(&s->head, r->head);
     if (r->db != NULL && bus_doorbell_notify(r->db))
         bus_add_64(&s->wakeups, 1);
+    ring_prefetch_write(r);
     return 0;
 }
 
 void bus_ring_abort(bus_ring *r)
 {
-    r->claimed = 0;
+    if (r->pstate == RING_P_CLAIMED)
+        r->pstate = RING_P_IDLE;
 }
 
 /* DROP policy: counts the message and consumes its sequence number so the
@@ -211,39 +241,51 @@ static int ring_reload_head(bus_ring *r)
     return 0;
 }
 
+/* Consumer: 1 if a committed record waits at the read cursor (reloading
+ * head once the cached copy is used up), 0 if not, or an error. */
+static int ring_poll(bus_ring *r)
+{
+    if (r->read != r->head_cache)
+        return 1;
+    int rc = ring_reload_head(r);
+    if (rc < 0)
+        return rc;
+    return r->read != r->head_cache;
+}
+
 int bus_ring_peek(bus_ring *r, bus_ring_rec *rec)
 {
     if (r->role != BUS_RING_CONSUMER)
         return MESH_ESTATE;
     for (;;) {
-        uint64_t pos = r->read;
-        if (pos == r->head_cache) {
-            int rc = ring_reload_head(r);
-            if (rc < 0)
-                return rc;
-            if (pos == r->head_cache)
-                return MESH_EAGAIN;
-        }
-        const uint8_t *at = r->data + (pos & r->mask);
+        int rc = ring_poll(r);
+        if (rc <= 0)
+            return rc < 0 ? rc : MESH_EAGAIN;
+        uint64_t pos = r->read, off = pos & r->mask, avail = r->head_cache - pos;
+        ring_prefetch_read(r);
+        const uint8_t *at = r->data + off;
         struct ring_rec h;
-        ring_copy_hdr(r, pos & r->mask, &h);
+        ring_copy_hdr(r, off, &h);
         /* Compiler barrier: validate and use this one copy, never a re-read
          * of memory the other process could be changing. */
         ck_pr_barrier();
-        const char *why = ring_rec_invalid(r, &h, pos, r->head_cache - pos);
+        uint64_t need = ring_rec_size(h.len);
+        if (__builtin_expect(h.type != BUS_RING_TYPE_PAD && h.len <= r->max_record &&
+                                 need <= avail && need <= r->cap - off &&
+                                 h.check == ring_check(h.len, h.type, h.flags, h.seq),
+                             1)) {
+            rec->data = at + BUS_RING_REC_HDR;
+            rec->len = h.len;
+            rec->type = h.type;
+            rec->flags = h.flags;
+            rec->seq = h.seq;
+            r->read = pos + need;
+            return 0;
+        }
+        const char *why = ring_rec_invalid(r, &h, pos, avail);
         if (why != NULL)
             return ring_corrupt(r, pos, why);
-        if (h.type == BUS_RING_TYPE_PAD) {
-            r->read = pos + h.len;
-            continue;
-        }
-        rec->data = at + BUS_RING_REC_HDR;
-        rec->len = h.len;
-        rec->type = h.type;
-        rec->flags = h.flags;
-        rec->seq = h.seq;
-        r->read = pos + ring_rec_size(h.len);
-        return 0;
+        r->read = pos + h.len; /* valid padding: continue at offset 0 */
     }
 }
 
@@ -283,10 +325,6 @@ int bus_ring_ready(bus_ring *r)
 {
     if (r->role != BUS_RING_CONSUMER)
         return 0;
-    if (r->read != r->head_cache)
-        return 1;
-    /* A corrupt head reports ready so that the caller's peek sees the error. */
-    if (ring_reload_head(r) < 0)
-        return 1;
-    return r->read != r->head_cache;
+    /* An error reports ready so that the caller's peek sees it. */
+    return ring_poll(r) != 0;
 }

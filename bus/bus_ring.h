@@ -15,6 +15,7 @@
  *   [256, 384)  consumer line: tail position, high-water depth
  *   [384, 384 + capacity)  data: records, each 8-aligned:
  *       u32 length (payload bytes), u32 type, u32 flags, u32 check, u64 seq, payload
+ *       check = length ^ type ^ flags ^ seq_low32 ^ seq_high32 ^ 0x5a17c0de
  *   A padding record (type BUS_RING_TYPE_PAD, length = bytes to the end of the
  *   data area, only its first 8 bytes are written) fills the gap at wrap.
  * Positions are free-running u64 byte counts; offset = position & (capacity-1). */

@@ -12,6 +12,18 @@
 
 #define RING_LINE 128u /* two 64-byte lines: adjacent-line prefetch pairs */
 
+/* Producer states. One int read and written whole, so that claim's check
+ * is forwarded from commit's store (no merged role+flag load). */
+/* How far ahead each side prefetches ring lines: the producer the free lines
+ * it will write next (for ownership), the consumer the committed lines it
+ * will read next, so several line transfers are in flight at once. */
+#ifndef RING_PREFETCH
+#define RING_PREFETCH 1024u
+#endif
+
+#define RING_P_IDLE    1
+#define RING_P_CLAIMED 2
+
 /* The segment header. Positions are free-running byte counts; the shared
  * memory holds no pointers. Producer and consumer lines are written by one
  * side each; tools only read. */
@@ -71,7 +83,7 @@ struct bus_ring {
     uint32_t max_record;
     uint32_t policy;
     int role;
-    int claimed; /* producer: a claim is open */
+    int pstate; /* producer: RING_P_IDLE or RING_P_CLAIMED; 0 for other roles */
     /* producer state */
     uint64_t head;       /* our committed head (= shm head) */
     uint64_t tail_cache; /* consumer tail as last loaded */
@@ -79,11 +91,13 @@ struct bus_ring {
     uint64_t claim_len;  /* payload bytes claimed */
     uint64_t next_seq;
     uint64_t bytes;
+    uint64_t pf_write; /* lines before this position were prefetched for writing */
     bus_doorbell *db;
     /* consumer state */
     uint64_t read;       /* next record to peek */
     uint64_t released;   /* tail as last published */
     uint64_t head_cache; /* producer head as last loaded */
+    uint64_t pf_read;    /* committed lines before this position were prefetched */
     uint64_t high_water;
     int corrupt_logged;
     /* cold */

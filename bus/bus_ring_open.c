@@ -115,6 +115,7 @@ static void ring_init_handle(bus_ring *r, void *mem, enum bus_ring_role role)
     r->role = role;
     bus_wait_cfg_default(&r->wait);
     if (role == BUS_RING_PRODUCER) {
+        r->pstate = RING_P_IDLE;
         r->head = bus_load_64(&s->head);
         r->tail_cache = bus_load_acq_64(&s->tail);
         r->next_seq = bus_load_64(&s->next_seq);
