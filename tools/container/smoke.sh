@@ -65,6 +65,12 @@ trap cleanup EXIT
 [ "$(id -u)" -eq 0 ] || fail "must run as root (podman storage, debootstrap)"
 command -v python3 >/dev/null || fail "python3 is needed to read meshctl's JSON"
 
+# The Containerfile copies the folders the root meson.build descends into, one by one.
+while read -r d; do
+    grep -q "^COPY $d $d\$" deploy/container/Containerfile ||
+        fail "meson.build has subdir('$d') but deploy/container/Containerfile does not 'COPY $d $d'"
+done < <(sed -n "s/^subdir('\\([^']*\\)').*/\\1/p" meson.build)
+
 # ---- 1. images -----------------------------------------------------------------------
 step "base image (tools/container/build-base.sh)"
 t=$(now)
