@@ -89,6 +89,9 @@ typedef struct mesh_config_opts {
      * unknown name. NULL = type names are kept, not checked (ids = -1). */
     int (*type_lookup)(const char *name, void *arg);
     void *type_lookup_arg;
+    /* Nonzero: binaries are not looked up or checked (`binary` is kept as
+     * written). For tools that read a running mesh's config, not run it. */
+    int no_binary_check;
 } mesh_config_opts;
 
 /* Loads and validates `path`. On success returns 0 and hands a new config to

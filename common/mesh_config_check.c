@@ -171,7 +171,10 @@ static void resolve_binary(mcfg_ctx *c, int i)
     }
     char *path = NULL;
     search_log s = {.len = 0};
-    if (strchr(raw, '/')) {
+    if (c->opts && c->opts->no_binary_check) {
+        if (!(path = mcfg_strdup(c, raw)))
+            return;
+    } else if (strchr(raw, '/')) {
         if (!(path = join(c, c->dir, raw, strlen(raw), "")))
             return;
         int r = probe(path);

@@ -262,3 +262,23 @@ Test(config_api, docs_example_matches_the_fixture)
     *end = '\0';
     cr_assert_str_eq(start, fx_body + 1);
 }
+
+Test(config_api, no_binary_check_keeps_missing_binaries_as_written)
+{
+    mesh_config *cfg;
+    char err[1024];
+    static const char text[] = HEAD "engines:\n  - {name: e, binary: mesh-not-installed-anywhere}\n"
+                                    "  - {name: f, binary: ./not/here}\n";
+    /* Without the flag both are refused ... */
+    int rc = mesh_config_parse(&cfg, text, strlen(text), "<mem>", dir, NULL, err, sizeof(err));
+    cr_assert_eq(rc, MESH_ECONFIG);
+    cr_assert(strstr(err, "not found") != NULL, "%s", err);
+    /* ... with it (a tool reading a running mesh) they load, kept verbatim. */
+    mesh_config_opts opts = {.no_binary_check = 1};
+    rc = mesh_config_parse(&cfg, text, strlen(text), "<mem>", dir, &opts, err, sizeof(err));
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert_str_eq(cfg->engines[0].binary, "mesh-not-installed-anywhere");
+    cr_assert_str_eq(cfg->engines[1].binary, "./not/here");
+    cr_assert_str_eq(cfg->engines[1].argv[0], "./not/here");
+    mesh_config_free(cfg);
+}

@@ -23,3 +23,14 @@ int sup_config_load(mesh_config **out, const char *path, const char *search_path
         err[0] = '\0';
     return mesh_config_load(out, path, &opts, err, (unsigned)errlen);
 }
+
+int sup_config_load_for_tool(mesh_config **out, const char *path, char *err, size_t errlen)
+{
+    mesh_config_opts opts = {
+        .type_lookup = sup_config_type_lookup,
+        .no_binary_check = 1,
+    };
+    if (errlen)
+        err[0] = '\0';
+    return mesh_config_load(out, path, &opts, err, (unsigned)errlen);
+}

@@ -17,6 +17,10 @@
 int sup_config_load(mesh_config **out, const char *path, const char *search_path, char *err,
                     size_t errlen);
 
+/* As sup_config_load for tools reading a running mesh's config (meshctl):
+ * engine binaries are neither searched nor checked. */
+int sup_config_load_for_tool(mesh_config **out, const char *path, char *err, size_t errlen);
+
 /* Resolves a message type name through the proto registry: id >= 0, or
  * MESH_EUNKNOWNTYPE. (mesh_config_opts.type_lookup signature.) */
 int sup_config_type_lookup(const char *name, void *arg);

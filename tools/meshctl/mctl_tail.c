@@ -24,26 +24,20 @@ typedef struct tail_ring {
     char label[2 * MESH_NAME_MAX + 8];
 } tail_ring;
 
-/* The config path (--config, else the one meshd reports) and the binary
- * search path the loader needs ($MESH_SEARCH_PATH, else meshd's). */
-static int config_path(const mctl *c, char *out, size_t len, char *search, size_t slen)
+/* The config path: --config, else the one meshd reports. */
+static int config_path(const mctl *c, char *out, size_t len)
 {
     char *reply = NULL;
     sup_jval *v = NULL;
-    const char *env = getenv("MESH_SEARCH_PATH");
-    snprintf(search, slen, "%s", env ? env : "");
-    if (c->config && env) {
+    if (c->config) {
         snprintf(out, len, "%s", c->config);
         return 0;
     }
     int rc = mctl_request(c, "status", &reply, NULL);
     if (rc == 0)
         rc = mctl_parse_reply(reply, &v);
-    if (rc == 0) {
-        snprintf(out, len, "%s", c->config ? c->config : sup_jval_gstr(v, "config", ""));
-        if (!env)
-            snprintf(search, slen, "%s", sup_jval_gstr(v, "search_path", ""));
-    }
+    if (rc == 0)
+        snprintf(out, len, "%s", sup_jval_gstr(v, "config", ""));
     sup_jval_free(v);
     free(reply);
     return rc;
@@ -118,12 +112,12 @@ int mctl_tail(const mctl *c, const char *type_name, long count, unsigned timeout
         fprintf(stderr, "\n");
         return 2;
     }
-    char path[4096], search[4096];
+    char path[4096];
     static char err[SUP_CONFIG_ERRLEN];
     mesh_config *cfg = NULL;
-    if (config_path(c, path, sizeof(path), search, sizeof(search)) != 0)
+    if (config_path(c, path, sizeof(path)) != 0)
         return 1;
-    if (sup_config_load(&cfg, path, search[0] ? search : NULL, err, sizeof(err)) != 0) {
+    if (sup_config_load_for_tool(&cfg, path, err, sizeof(err)) != 0) {
         fprintf(stderr, "meshctl: %s:\n%s", path, err);
         return 1;
     }

@@ -17,9 +17,7 @@ static const char usage[] =
     "usage: meshctl [--config FILE | --socket PATH] COMMAND [ARGS]\n"
     "\n"
     "Talks to meshd over its control socket: --socket PATH, else mesh.control_socket\n"
-    "of --config FILE, else $MESH_CONFIG's, else /tmp/mesh-default.sock. Loading a\n"
-    "config validates it whole, engine binaries included: set $MESH_SEARCH_PATH as\n"
-    "for meshd (--bin-path), or use --socket.\n"
+    "of --config FILE, else $MESH_CONFIG's, else /tmp/mesh-default.sock.\n"
     "\n"
     "commands:\n"
     "  status [--json]            engines: pid, state, uptime, restarts, last exit,\n"
@@ -99,7 +97,7 @@ static int resolve_socket(mctl *c, const char *socket)
     }
     static char err[SUP_CONFIG_ERRLEN];
     mesh_config *cfg = NULL;
-    if (sup_config_load(&cfg, c->config, getenv("MESH_SEARCH_PATH"), err, sizeof(err)) != 0) {
+    if (sup_config_load_for_tool(&cfg, c->config, err, sizeof(err)) != 0) {
         fprintf(stderr, "meshctl: %s:\n%s", c->config, err);
         return 1;
     }
