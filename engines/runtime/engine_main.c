@@ -163,6 +163,26 @@ static int ring_fail(const engine *e, const char *shm, int ri, const char *what,
     return rc;
 }
 
+/* Reads the input's last handled seq from its control-block slot. A slot
+ * beyond anything the ring ever carried cannot describe this ring (routes
+ * reordered by a config change, or the ring recreated while the control
+ * block was kept): trusting it would skip unhandled records, so it is reset
+ * (at-least-once) with a warning. */
+static void resume_point(engine *e, engine_input *in)
+{
+    bus_ring_stats st;
+    bus_ctl_last_seq(e->ctl, in->slot, &in->last_seq);
+    bus_ring_stats_get(in->ring, &st);
+    if (in->last_seq == 0 || in->last_seq < st.next_seq)
+        return;
+    mesh_warn("input from %s: control-block slot %u says seq %llu was handled, but %s has only "
+              "carried up to seq %llu: the slot is not this ring's; handling everything queued",
+              in->from, in->slot, (unsigned long long)in->last_seq, in->shm,
+              (unsigned long long)(st.next_seq - 1));
+    in->last_seq = 0;
+    bus_ctl_set_last_seq(e->ctl, in->slot, 0);
+}
+
 static int attach_inputs(engine *e)
 {
     for (int i = 0; i < e->plan.ninputs; i++) {
@@ -175,8 +195,8 @@ static int attach_inputs(engine *e)
             return ring_fail(e, in->shm, e->plan.inputs[i], "input", rc);
         in->from = r->from;
         in->slot = (unsigned)i;
-        bus_ctl_last_seq(e->ctl, in->slot, &in->last_seq);
         e->nin = i + 1;
+        resume_point(e, in);
         if (in->last_seq > 0)
             mesh_info("input from %s: resuming after seq %llu (records up to it were handled "
                       "by a previous run)",

@@ -706,3 +706,28 @@ Test(runtime, bad_ready_fd_exits_2_with_a_clear_message)
     cr_assert(rt_file_contains(log_of("cons"), "MESH_READY_FD='99': not an open file descriptor"),
               "%s", rt_slurp(log_of("cons")));
 }
+
+Test(runtime, a_resume_slot_beyond_the_ring_is_not_trusted)
+{
+    producer_consumer_config(NULL);
+    cr_assert_eq(rt_mesh_create_ring(&M, "prod", "cons", 65536, BUS_RING_POLICY_WAIT), 0);
+    /* as if the ring had been recreated while the control block was kept */
+    bus_ctl *c = NULL;
+    cr_assert_eq(bus_ctl_open(&c, rt_ctl_name(&M, "cons"), BUS_CTL_RW), 0);
+    cr_assert_eq(bus_ctl_set_last_seq(c, 0, 1000), 0);
+    bus_ctl_close(c);
+    pusher p;
+    push_open(&p, "prod", "cons");
+    for (uint64_t i = 1; i <= 3; i++)
+        push_trade(&p, i);
+    push_close(&p);
+    const char *out = rt_path(&M, "cons.out");
+    char *cargv[] = {(char *)rt_engine_bin("test-consumer"), "--out", (char *)out, NULL};
+    pid_t cons = start("cons", 1, cargv);
+    /* the ring has carried seqs 1..3 only, so slot value 1000 is ignored */
+    cr_assert_eq(rt_wait_lines(out, 3, WAIT_MS), 3);
+    stop_clean(cons, "cons");
+    check_lines(out, "prod", 1, 3);
+    cr_assert(rt_file_contains(log_of("cons"), "says seq 1000 was handled"), "%s",
+              rt_slurp(log_of("cons")));
+}
