@@ -115,7 +115,9 @@ static int config_setup(engine *e)
     char err[4096];
     int rc = mesh_config_load(&e->cfg, path, &opts, err, sizeof(err));
     if (rc < 0) {
-        mesh_error("MESH_CONFIG=%s: cannot load (%s):\n%s", path, mesh_strerror(rc), err);
+        mesh_error("MESH_CONFIG=%s: cannot load (%s):", path, mesh_strerror(rc));
+        for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
+            mesh_error("  %s", line); /* one log line per problem */
         return rc;
     }
     int idx = mesh_config_engine_index(e->cfg, name);

@@ -731,3 +731,21 @@ Test(runtime, a_resume_slot_beyond_the_ring_is_not_trusted)
     cr_assert(rt_file_contains(log_of("cons"), "says seq 1000 was handled"), "%s",
               rt_slurp(log_of("cons")));
 }
+
+Test(runtime, config_errors_exit_2_with_file_and_line)
+{
+    /* line 1 "mesh:", 2 "  name:", 3 ring_bytes, 4 stop_timeout_ms, 5 "engines:",
+     * 6 "  - name: cons", 7 binary, 8 the unknown key */
+    char body[1024];
+    snprintf(body, sizeof(body), "engines:\n  - name: cons\n    binary: %s\n    colour: red\n",
+             rt_engine_bin("test-consumer"));
+    cr_assert_eq(rt_mesh_write_config(&M, body), 0);
+    char *argv[] = {(char *)rt_engine_bin("test-consumer"), "--out", "/dev/null", NULL};
+    pid_t pid = rt_spawn(&M, "cons", 0, NULL, NULL, argv);
+    cr_assert_gt(pid, 0);
+    wait_exit_code(pid, "cons", 2);
+    char where[400];
+    snprintf(where, sizeof(where), "%s:8:", M.config);
+    const char *log = rt_slurp(log_of("cons"));
+    cr_assert(strstr(log, "cannot load") && strstr(log, where) && strstr(log, "colour"), "%s", log);
+}
