@@ -163,6 +163,7 @@ static int consume_until(struct kill_state *ks, int incarnation, uint64_t n, uin
         int rc = bus_ring_peek(r, &rec);
         if (rc == MESH_EAGAIN) {
             bus_ring_release(r);
+            since_release = 0;
             if (bus_wait_idle(NULL, bus_ctl_doorbell(ctl), ring_ready, r, IDLE_LIMIT) != 0)
                 return 21;
             continue;
