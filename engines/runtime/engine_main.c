@@ -116,7 +116,8 @@ static int config_setup(engine *e)
     int rc = mesh_config_load(&e->cfg, path, &opts, err, sizeof(err));
     if (rc < 0) {
         mesh_error("MESH_CONFIG=%s: cannot load (%s):", path, mesh_strerror(rc));
-        for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
+        char *save = NULL;
+        for (char *line = strtok_r(err, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
             mesh_error("  %s", line); /* one log line per problem */
         return rc;
     }
