@@ -8,8 +8,8 @@
 
 #include <string.h>
 
-const char *ring_rec_invalid(const bus_ring *r, const struct ring_rec *h, uint64_t pos,
-                             uint64_t avail)
+const char *busi_ring_rec_invalid(const bus_ring *r, const struct ring_rec *h, uint64_t pos,
+                                  uint64_t avail)
 {
     uint64_t off = pos & r->mask;
     uint64_t room = r->cap - off; /* bytes to the end of the data area */
@@ -34,7 +34,7 @@ const char *ring_rec_invalid(const bus_ring *r, const struct ring_rec *h, uint64
     return NULL;
 }
 
-int ring_corrupt(bus_ring *r, uint64_t pos, const char *why)
+int busi_ring_corrupt(bus_ring *r, uint64_t pos, const char *why)
 {
     if (!r->corrupt_logged) {
         r->corrupt_logged = 1;
@@ -51,11 +51,12 @@ static int ring_reload_tail(bus_ring *r)
      * the consumer's reads of the freed records finish before we overwrite. */
     uint64_t t = bus_load_acq_64(&r->shm->tail);
     if ((t & (BUS_RING_ALIGN - 1)) != 0)
-        return ring_corrupt(r, t, "consumer tail (shown as position) is not 8-aligned");
+        return busi_ring_corrupt(r, t, "consumer tail (shown as position) is not 8-aligned");
     if (t < r->tail_cache)
-        return ring_corrupt(r, t, "consumer tail (shown as position) went backwards");
+        return busi_ring_corrupt(r, t, "consumer tail (shown as position) went backwards");
     if (t > r->head)
-        return ring_corrupt(r, t, "consumer tail (shown as position) is past the producer head");
+        return busi_ring_corrupt(r, t,
+                                 "consumer tail (shown as position) is past the producer head");
     r->tail_cache = t;
     return 0;
 }
@@ -225,13 +226,13 @@ static int ring_reload_head(bus_ring *r)
      * the record bytes are read only after they were published. */
     uint64_t h = bus_load_acq_64(&r->shm->head);
     if ((h & (BUS_RING_ALIGN - 1)) != 0)
-        return ring_corrupt(r, h, "producer head (shown as position) is not 8-aligned");
+        return busi_ring_corrupt(r, h, "producer head (shown as position) is not 8-aligned");
     if (h < r->head_cache)
-        return ring_corrupt(r, h, "producer head (shown as position) went backwards");
+        return busi_ring_corrupt(r, h, "producer head (shown as position) went backwards");
     if (h - r->released > r->cap)
-        return ring_corrupt(r, h,
-                            "producer head (shown as position) is more than capacity "
-                            "ahead of the consumer tail");
+        return busi_ring_corrupt(r, h,
+                                 "producer head (shown as position) is more than capacity "
+                                 "ahead of the consumer tail");
     r->head_cache = h;
     uint64_t depth = h - r->released;
     if (depth > r->high_water) {
@@ -282,9 +283,9 @@ int bus_ring_peek(bus_ring *r, bus_ring_rec *rec)
             r->read = pos + need;
             return 0;
         }
-        const char *why = ring_rec_invalid(r, &h, pos, avail);
+        const char *why = busi_ring_rec_invalid(r, &h, pos, avail);
         if (why != NULL)
-            return ring_corrupt(r, pos, why);
+            return busi_ring_corrupt(r, pos, why);
         r->read = pos + h.len; /* valid padding: continue at offset 0 */
     }
 }

@@ -107,7 +107,8 @@ int bus_ring_create(const char *shm_name, uint64_t capacity, uint32_t max_record
 int bus_ring_open(bus_ring **out, const char *shm_name, enum bus_ring_role role);
 
 /* Closes the handle (unmaps a shm ring; never unlinks). An outstanding claim
- * is abandoned (nothing becomes visible). Accepts NULL. */
+ * is abandoned (nothing becomes visible); records peeked but not released
+ * stay in the ring for the next consumer. Accepts NULL. */
 void bus_ring_close(bus_ring *r);
 
 /* Producer: ring this consumer doorbell after every commit if its consumer

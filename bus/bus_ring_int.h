@@ -137,10 +137,10 @@ static inline void ring_copy_hdr(const bus_ring *r, uint64_t off, struct ring_re
 /* Validates the header copied out of shared memory, for the record at
  * position pos with `avail` committed bytes from pos. Returns NULL if valid,
  * else the reason. */
-const char *ring_rec_invalid(const bus_ring *r, const struct ring_rec *h, uint64_t pos,
-                             uint64_t avail);
+const char *busi_ring_rec_invalid(const bus_ring *r, const struct ring_rec *h, uint64_t pos,
+                                  uint64_t avail);
 
 /* Logs (once per handle) and returns MESH_ECORRUPT. */
-int ring_corrupt(bus_ring *r, uint64_t pos, const char *why);
+int busi_ring_corrupt(bus_ring *r, uint64_t pos, const char *why);
 
 #endif

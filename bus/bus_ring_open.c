@@ -278,7 +278,7 @@ int bus_ring_observe(const bus_ring *r, uint64_t *cursor, bus_ring_rec *rec, voi
         ck_pr_barrier();
         const char *why = (pos & (BUS_RING_ALIGN - 1)) != 0 || head - pos > r->cap
                               ? "observer cursor is not a record position"
-                              : ring_rec_invalid(r, &h, pos, head - pos);
+                              : busi_ring_rec_invalid(r, &h, pos, head - pos);
         if (why != NULL) {
             if (ring_freed(r, pos, &tail))
                 continue; /* overwritten under us: restart at tail (ERANGE) */
