@@ -1,0 +1,312 @@
+/* Bridge receive thread: takes frames from the listener, rejects and counts
+ * bad ones, applies each route's records in sequence into its local ring
+ * (back-pressure: a full wait ring blocks here, so TCP and then the sender
+ * slow down), reports gaps, and acknowledges what the local consumer has
+ * consumed (wait routes) or asks for a resend (NACK). */
+#include "bridge_int.h"
+
+#include "mesh_clock.h"
+#include "mesh_error.h"
+#include "mesh_log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define RX_CLAIM_NS   10000000ull   /* a blocked push re-checks stop and liveness this often */
+#define RX_REACK_NS   1000000000ull /* repeat the last ack (acks may be lost) */
+#define RX_NACK_NS    20000000ull   /* at most one NACK per route in this time */
+#define RX_FAST_MS    2             /* receive timeout while acks are due */
+#define RX_SLOW_MS    100
+#define RX_LINKCHK_NS 100000000ull
+
+void bridge_in_init(bridge *b, bridge_in *r)
+{
+    bridge_slot *s = r->slot;
+    bus_ring_stats st;
+    bus_ring_stats_get(r->ring, &st);
+    r->ring_next = st.next_seq;
+    r->seq.known = bridge_word_get(&s->rx_known) != 0;
+    r->seq.epoch = bridge_word_get(&s->rx_epoch);
+    r->seq.last = bridge_word_get(&s->rx_last);
+    /* A record about to be committed when the last run died: if the ring
+     * gave out its sequence number, the commit happened. */
+    uint64_t pend = bridge_word_get(&s->pend_seq), pring = bridge_word_get(&s->pend_ring_seq);
+    if (r->seq.known && pend > r->seq.last && pring != 0 && st.next_seq > pring) {
+        r->seq.last = pend;
+        bridge_word_set(&s->rx_last, pend);
+    }
+    bridge_ackq_clear(&r->ackq);
+    if (r->seq.known && r->seq.last > 0) /* acknowledge it once the consumer caught up */
+        bridge_ackq_push(&r->ackq, st.head, r->seq.last);
+    if (r->seq.known)
+        mesh_info("route %s -> %s: resuming after sequence %llu", r->from, r->to,
+                  (unsigned long long)r->seq.last);
+    (void)b;
+}
+
+static bridge_in *find_route(bridge *b, uint64_t id)
+{
+    for (int i = 0; i < b->nin; i++)
+        if (b->in[i]->route == id)
+            return b->in[i];
+    return NULL;
+}
+
+static void pipe_name(nng_pipe p, char *buf, size_t len)
+{
+    nng_sockaddr sa;
+    snprintf(buf, len, "pipe %d", nng_pipe_id(p));
+    if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) == 0 && sa.s_family == NNG_AF_INET) {
+        const uint8_t *ip = (const uint8_t *)&sa.s_in.sa_addr;
+        snprintf(buf, len, "%u.%u.%u.%u", ip[0], ip[1], ip[2], ip[3]);
+    }
+}
+
+/* Counts and logs a rejected frame; the route is charged when the header
+ * names one of ours. */
+static void reject(bridge *b, nng_msg *m, const char *what, size_t offset)
+{
+    const uint8_t *p = nng_msg_body(m);
+    size_t len = nng_msg_len(m);
+    bridge_in *r = NULL;
+    if (len >= 24) {
+        uint64_t id = 0;
+        for (int i = 7; i >= 0; i--)
+            id = id << 8 | p[16 + i];
+        r = find_route(b, id);
+    }
+    bridge_atomic_inc(&b->hdr->bad_frames);
+    if (r)
+        bridge_slot_add(r->slot, BRIDGE_C_BAD_FRAMES, 1);
+    char from[64];
+    pipe_name(nng_msg_get_pipe(m), from, sizeof(from));
+    bridge_ratelog_warn(&b->log_bad, "rejected a %zu-byte frame from %s%s%s%s%s: %s (at byte %zu)",
+                        len, from, r ? " for route " : "", r ? r->from : "", r ? " -> " : "",
+                        r ? r->to : "", what, offset);
+}
+
+static void send_ack(bridge *b, bridge_in *r, uint64_t seq, uint32_t sync, uint16_t flags)
+{
+    nng_msg *m;
+    if (nng_pipe_id(r->pipe) <= 0 || nng_msg_alloc(&m, BRIDGE_FRAME_HDR) != 0)
+        return;
+    bridge_ack_encode(nng_msg_body(m), BRIDGE_FRAME_HDR, r->route, r->seq.epoch, seq, sync, flags);
+    nng_msg_set_pipe(m, r->pipe);
+    /* Best effort: a lost ack is repeated, a lost NACK is sent again on
+     * the next out-of-order frame. */
+    if (nng_sendmsg(b->lsock, m, NNG_FLAG_NONBLOCK) != 0)
+        nng_msg_free(m);
+}
+
+static void report_gap(bridge_in *r, uint64_t missing, uint64_t before)
+{
+    bridge_slot_add(r->slot, BRIDGE_C_GAPS, missing);
+    bridge_slot_add(r->slot, BRIDGE_C_GAP_EVENTS, 1);
+    bridge_ratelog_warn(&r->log_gap,
+                        "route %s -> %s: gap: %llu record(s) missing before sequence %llu "
+                        "(%s)",
+                        r->from, r->to, (unsigned long long)missing, (unsigned long long)before,
+                        r->reliable ? "lost in transit" : "dropped: drop policy");
+}
+
+static int type_ok(const bridge_in *r, uint32_t type)
+{
+    if (r->ntypes == 0)
+        return 1;
+    for (int i = 0; i < r->ntypes; i++)
+        if (r->types[i] >= 0 && (uint32_t)r->types[i] == type)
+            return 1;
+    return 0;
+}
+
+/* Commits one record into the ring. Returns 0 (committed, dropped or
+ * rejected: the record is dealt with) or MESH_ECLOSED (stopping; not
+ * applied, the sender resends it). */
+static int push(bridge *b, bridge_in *r, const bridge_frame_rec *rec)
+{
+    bridge_slot *s = r->slot;
+    /* Written before the commit: a restart can tell whether it happened. */
+    bridge_word_set(&s->pend_seq, rec->seq);
+    bridge_word_set(&s->pend_ring_seq, r->ring_next);
+    for (;;) {
+        void *p;
+        int rc = bus_ring_claim_wait(r->ring, rec->len, &p, RX_CLAIM_NS);
+        if (rc == 0) {
+            if (rec->len)
+                memcpy(p, rec->data, rec->len);
+            bus_ring_commit(r->ring, rec->type, rec->flags, rec->len);
+            r->ring_next++;
+            bridge_slot_add(s, BRIDGE_C_RECEIVED, 1);
+            bridge_slot_add(s, BRIDGE_C_BYTES, rec->len);
+            return 0;
+        }
+        if (rc == BUS_RING_DROPPED) {
+            r->ring_next++;
+            bridge_slot_add(s, BRIDGE_C_DROPS, 1);
+            return 0;
+        }
+        if (rc != MESH_ETIMEDOUT) {
+            bridge_slot_add(s, BRIDGE_C_REJECTED, 1);
+            bridge_ratelog_warn(&r->log_bad,
+                                "route %s -> %s: record seq %llu (%u bytes) not "
+                                "written to ring %s: %s",
+                                r->from, r->to, (unsigned long long)rec->seq, rec->len,
+                                bus_ring_name(r->ring), mesh_strerror(rc));
+            return 0;
+        }
+        bridge_atomic_set(&b->rx_tick, mesh_now_ns());
+        if (bridge_atomic_get(&b->stop_rx))
+            return MESH_ECLOSED;
+    }
+}
+
+static void apply_records(bridge *b, bridge_in *r, const void *body, size_t len)
+{
+    size_t pos = 0;
+    bridge_frame_rec rec;
+    while (bridge_frame_next(body, len, &pos, &rec)) {
+        uint64_t missing;
+        if (!bridge_rxseq_record(&r->seq, rec.seq, &missing)) {
+            bridge_slot_add(r->slot, BRIDGE_C_DUPS, 1);
+            continue;
+        }
+        if (missing)
+            report_gap(r, missing, rec.seq);
+        if (!type_ok(r, rec.type)) {
+            bridge_slot_add(r->slot, BRIDGE_C_REJECTED, 1);
+            bridge_ratelog_warn(&r->log_bad,
+                                "route %s -> %s: record seq %llu has type %u, which "
+                                "the route does not carry here: skipped (configs differ?)",
+                                r->from, r->to, (unsigned long long)rec.seq, rec.type);
+        } else if (push(b, r, &rec) < 0) {
+            return;
+        }
+        bridge_rxseq_applied(&r->seq, rec.seq);
+        bridge_word_set(&r->slot->rx_last, rec.seq);
+        bridge_slot_set(r->slot, BRIDGE_C_LAST_SEQ, rec.seq);
+    }
+}
+
+static void track_pipe(bridge_in *r, nng_pipe p)
+{
+    if (nng_pipe_id(p) == nng_pipe_id(r->pipe))
+        return;
+    if (nng_pipe_id(r->pipe) > 0)
+        bridge_slot_add(r->slot, BRIDGE_C_RECONNECTS, 1);
+    r->pipe = p;
+    bridge_slot_set(r->slot, BRIDGE_C_LINK_UP, 1);
+}
+
+static void nack(bridge *b, bridge_in *r, const bridge_frame_hdr *h)
+{
+    uint64_t now = mesh_now_ns();
+    if (r->nack_ns && now - r->nack_ns < RX_NACK_NS)
+        return;
+    r->nack_ns = now;
+    bridge_slot_add(r->slot, BRIDGE_C_NACKS, 1);
+    send_ack(b, r, r->seq.last, h->sync, BRIDGE_FRAME_NACK);
+}
+
+static void rx_frame(bridge *b, nng_msg *m)
+{
+    const void *body = nng_msg_body(m);
+    size_t len = nng_msg_len(m);
+    bridge_frame_hdr h;
+    bridge_frame_err e = {0};
+    int rc = bridge_frame_decode(body, len, NULL, &h, &e);
+    if (rc < 0) {
+        reject(b, m, e.what, e.offset);
+        return;
+    }
+    bridge_in *r = h.kind == BRIDGE_FRAME_DATA ? find_route(b, h.route) : NULL;
+    if (!r) {
+        reject(b, m,
+               h.kind != BRIDGE_FRAME_DATA
+                   ? "an ack frame where data frames are expected"
+                   : "route id matches no inbound route of this mesh (configs differ?)",
+               h.kind != BRIDGE_FRAME_DATA ? 5 : 16);
+        return;
+    }
+    track_pipe(r, nng_msg_get_pipe(m));
+    bridge_rx_decision d;
+    bridge_rxseq_frame(&r->seq, &h, r->reliable, &d);
+    if (d.verdict == BRIDGE_RX_NACK)
+        nack(b, r, &h);
+    if (d.verdict != BRIDGE_RX_APPLY)
+        return;
+    if (d.new_stream) {
+        mesh_info("route %s -> %s: stream %016llx starts after sequence %llu", r->from, r->to,
+                  (unsigned long long)h.epoch, (unsigned long long)h.seq);
+        bridge_word_set(&r->slot->rx_epoch, h.epoch);
+        bridge_word_set(&r->slot->rx_known, 1);
+        bridge_ackq_clear(&r->ackq);
+        r->acked = 0;
+    }
+    if (d.gap)
+        report_gap(r, d.gap, h.seq + 1);
+    bridge_word_set(&r->slot->rx_last, r->seq.last);
+    apply_records(b, r, body, len);
+    bridge_slot_add(r->slot, BRIDGE_C_FRAMES, 1);
+    bus_ring_stats st;
+    bus_ring_stats_get(r->ring, &st);
+    bridge_ackq_push(&r->ackq, st.head, r->seq.last);
+}
+
+/* Acknowledges what the consumer has released; repeats the last ack now
+ * and then; notices a vanished connection. */
+static int check_acks(bridge *b, uint64_t now, int link_check)
+{
+    int due = 0;
+    for (int i = 0; i < b->nin; i++) {
+        bridge_in *r = b->in[i];
+        uint64_t seq;
+        if (r->ackq.n > 0) {
+            bus_ring_stats st;
+            bus_ring_stats_get(r->ring, &st);
+            if (bridge_ackq_consumed(&r->ackq, st.tail, &seq) && seq > r->acked) {
+                r->acked = seq;
+                r->ack_ns = now;
+                bridge_slot_set(r->slot, BRIDGE_C_ACKED_SEQ, seq);
+                send_ack(b, r, seq, r->seq.sync, 0);
+            }
+            due |= r->ackq.n > 0;
+        }
+        if (r->acked && now - r->ack_ns > RX_REACK_NS) {
+            r->ack_ns = now;
+            send_ack(b, r, r->acked, r->seq.sync, 0);
+        }
+        nng_sockaddr sa;
+        if (link_check && nng_pipe_id(r->pipe) > 0 &&
+            nng_pipe_get_addr(r->pipe, NNG_OPT_REMADDR, &sa) != 0)
+            bridge_slot_set(r->slot, BRIDGE_C_LINK_UP, 0);
+    }
+    return due;
+}
+
+void *bridge_rx_main(void *arg)
+{
+    bridge *b = arg;
+    int timeout = RX_SLOW_MS, due = 0;
+    uint64_t next_check = 0;
+    while (!bridge_atomic_get(&b->stop_rx)) {
+        uint64_t now = mesh_now_ns();
+        bridge_atomic_set(&b->rx_tick, now);
+        int want = due ? RX_FAST_MS : RX_SLOW_MS;
+        if (want != timeout && nng_socket_set_ms(b->lsock, NNG_OPT_RECVTIMEO, want) == 0)
+            timeout = want;
+        nng_msg *m;
+        int rv = nng_recvmsg(b->lsock, &m, 0);
+        if (rv == 0) {
+            rx_frame(b, m);
+            nng_msg_free(m);
+        } else if (rv == NNG_ECLOSED) {
+            break;
+        }
+        now = mesh_now_ns();
+        int link_check = now >= next_check;
+        if (link_check)
+            next_check = now + RX_LINKCHK_NS;
+        due = check_acks(b, now, link_check);
+    }
+    return NULL;
+}
