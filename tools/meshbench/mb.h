@@ -54,8 +54,9 @@ typedef struct mb_shared {
     /* consumer: CLOCK_MONOTONIC after the end marker, messages counted before it */
     alignas(MB_CACHE_LINE) uint64_t t_end[MB_MAX_REPEAT];
     uint64_t received[MB_MAX_REPEAT];
-    alignas(MB_CACHE_LINE) mesh_hist lat;   /* role A: RTT/2 per timed round trip, ns */
-    alignas(MB_CACHE_LINE) mesh_hist stamp; /* role B: now - stamp in message (trade), ns */
+    alignas(MB_CACHE_LINE) uint64_t preempt[2]; /* involuntary context switches, A and B */
+    alignas(MB_CACHE_LINE) mesh_hist lat;       /* role A: RTT/2 per timed round trip, ns */
+    alignas(MB_CACHE_LINE) mesh_hist stamp;     /* role B: now - stamp in message (trade), ns */
 } mb_shared;
 
 _Static_assert(offsetof(mb_shared, t_start) % MB_CACHE_LINE == 0, "t_start line-aligned");
@@ -116,7 +117,8 @@ typedef struct mb_result {
     double msgs_min, msgs_max;      /* slowest and fastest repetition */
     uint64_t messages;              /* streamed in the median repetition */
     unsigned repeats;
-    bool has_stamp; /* trade: one-way stamped latency below */
+    uint64_t preempt; /* involuntary context switches of the timed roles */
+    bool has_stamp;   /* trade: one-way stamped latency below */
     uint64_t st_p50, st_p99, st_p999, st_max, st_samples;
 } mb_result;
 

@@ -260,6 +260,7 @@ static void fill_result(const mb_case *c, mb_result *r)
     r->max = sh->lat.count ? sh->lat.max : 0;
     r->msgs_per_s = -1.0;
     r->bytes_per_s = -1.0;
+    r->preempt = sh->preempt[0] + sh->preempt[1];
     if (!(c->tr->flags & MB_TR_NO_TPUT))
         fill_tput(c, r);
     if (sh->stamp.count != 0) {

@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 /* Both roles arrive; returns once the other has too (barrier k completes
  * when the shared count reaches 2k). The locked increment is a full barrier:
@@ -168,7 +169,11 @@ int mb_role_run(mb_case *c)
         rc = mb_fail(c, rc, "%s open: %s", c->tr->name, mesh_strerror(rc));
         goto out_buf;
     }
+    struct rusage ru0, ru1;
+    getrusage(RUSAGE_THREAD, &ru0);
     rc = run_phases(c, ep, buf, cap);
+    getrusage(RUSAGE_THREAD, &ru1);
+    ck_pr_store_64(&c->sh->preempt[c->role], (uint64_t)(ru1.ru_nivcsw - ru0.ru_nivcsw));
     c->tr->close(ep);
 out_buf:
     free(buf);

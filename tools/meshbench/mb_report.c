@@ -70,8 +70,8 @@ void mb_report_header(const mb_opts *o)
             " ms; ring %zu bytes\n",
             o->repeat, o->messages, o->budget_ms, o->ring_bytes);
     if (!o->json)
-        printf("%-12s %7s %9s %9s %9s %10s %9s %9s %15s %9s\n", "transport", "bytes", "p50_ns",
-               "p99_ns", "p999_ns", "max_ns", "samples", "Mmsg/s", "(min..max)", "MB/s");
+        printf("%-12s %7s %9s %9s %9s %10s %9s %9s %15s %9s %7s\n", "transport", "bytes", "p50_ns",
+               "p99_ns", "p999_ns", "max_ns", "samples", "Mmsg/s", "(min..max)", "MB/s", "preempt");
     fflush(f);
 }
 
@@ -91,7 +91,8 @@ static void row_json(const mb_opts *o, const mb_result *r)
                ",\"oneway_p999_ns\":%" PRIu64 ",\"oneway_max_ns\":%" PRIu64
                ",\"oneway_samples\":%" PRIu64,
                r->st_p50, r->st_p99, r->st_p999, r->st_max, r->st_samples);
-    printf(",\"cpu_a\":%d,\"cpu_b\":%d,\"clock\":\"%s\"}\n", o->cpu_a, o->cpu_b, mb_clock_name());
+    printf(",\"preempted\":%" PRIu64 ",\"cpu_a\":%d,\"cpu_b\":%d,\"clock\":\"%s\"}\n", r->preempt,
+           o->cpu_a, o->cpu_b, mb_clock_name());
 }
 
 static void row_table(const mb_result *r)
@@ -103,8 +104,9 @@ static void row_table(const mb_result *r)
         snprintf(bps, sizeof(bps), "%.1f", r->bytes_per_s / 1e6);
     }
     printf("%-12s %7zu %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %10" PRIu64 " %9" PRIu64
-           " %9s %15s %9s\n",
-           r->transport, r->payload, r->p50, r->p99, r->p999, r->max, r->samples, mps, range, bps);
+           " %9s %15s %9s %7" PRIu64 "\n",
+           r->transport, r->payload, r->p50, r->p99, r->p999, r->max, r->samples, mps, range, bps,
+           r->preempt);
     if (r->has_stamp)
         printf("%-12s %7zu %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %10" PRIu64 " %9" PRIu64
                " %9s %15s %9s\n",
