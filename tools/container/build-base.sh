@@ -18,7 +18,7 @@ SUITE=bookworm
 ROOTFS=$CACHE/rootfs-$SUITE
 CONF=/etc/containers/containers.conf
 PACKAGES=(podman runc podman-compose debootstrap fuse-overlayfs slirp4netns
-    containernetworking-plugins iptables)
+    containernetworking-plugins golang-github-containernetworking-plugin-dnsname iptables)
 
 log() { echo "build-base: $*"; }
 die() {
