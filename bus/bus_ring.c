@@ -166,7 +166,9 @@ static void ring_drop(bus_ring *r)
 {
     r->next_seq++;
     bus_store_64(&r->shm->next_seq, r->next_seq);
-    bus_add_64(&r->shm->drops, 1);
+    /* Release: pairs with the acquire load of drops in bus_ring_stats_get,
+     * which then sees this next_seq too (messages never underflow). */
+    bus_store_rel_64(&r->shm->drops, bus_load_64(&r->shm->drops) + 1);
 }
 
 int bus_ring_claim_wait(bus_ring *r, size_t len, void **ptr, uint64_t timeout_ns)

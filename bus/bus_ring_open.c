@@ -236,9 +236,10 @@ int bus_ring_stats_get(const bus_ring *r, bus_ring_stats *st)
     st->tail = bus_load_acq_64(&s->tail);
     st->head = bus_load_acq_64(&s->head);
     st->depth = st->head >= st->tail ? st->head - st->tail : 0;
+    /* drops before next_seq: pairs with the release store in ring_drop */
+    st->drops = bus_load_acq_64(&s->drops);
     st->next_seq = bus_load_64(&s->next_seq);
-    st->drops = bus_load_64(&s->drops);
-    st->messages = st->next_seq - 1 - st->drops;
+    st->messages = st->next_seq - 1 >= st->drops ? st->next_seq - 1 - st->drops : 0;
     st->bytes = bus_load_64(&s->bytes);
     st->full_waits = bus_load_64(&s->full_waits);
     st->wakeups = bus_load_64(&s->wakeups);
