@@ -9,6 +9,7 @@
 #include "mesh_error.h"
 #include "mesh_log.h"
 
+#include <nng/supplemental/util/platform.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,6 +19,7 @@
 #define RX_FAST_MS    2             /* receive timeout while acks are due */
 #define RX_SLOW_MS    100
 #define RX_LINKCHK_NS 100000000ull
+#define RX_LINGER_MS  50 /* after the last acks, before the socket closes */
 
 void bridge_in_init(bridge *b, bridge_in *r)
 {
@@ -308,5 +310,16 @@ void *bridge_rx_main(void *arg)
             next_check = now + RX_LINKCHK_NS;
         due = check_acks(b, now, link_check);
     }
+    /* Last acks for what the consumer took meanwhile (meshd stops the
+     * consumer engines before the bridge), and a moment for nng to put them
+     * on the wire before the socket closes: what is acked is not resent. */
+    uint64_t acked_before = 0, acked_after = 0;
+    for (int i = 0; i < b->nin; i++)
+        acked_before += b->in[i]->acked;
+    check_acks(b, mesh_now_ns(), 0);
+    for (int i = 0; i < b->nin; i++)
+        acked_after += b->in[i]->acked;
+    if (acked_after != acked_before)
+        nng_msleep(RX_LINGER_MS);
     return NULL;
 }
