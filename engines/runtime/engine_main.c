@@ -28,8 +28,6 @@ static const char runtime_help[] =
     "  MESH_READY_FD=FD      write end of a pipe: \"ready\\n\" is written once ready, then\n"
     "                        closed (optional)\n"
     "  MESH_LOG_LEVEL=LEVEL  debug, info (default), warn or error\n"
-    "  MESH_SEARCH_PATH=DIRS colon-separated directories searched for engine binaries\n"
-    "                        named without '/' (meshd's search path, optional)\n"
     "The runtime attaches the control block /mesh.<mesh>.ctl.<engine> and the rings\n"
     "/mesh.<mesh>.ring.<from>.<to> of the engine's routes; meshd creates them first.\n"
     "SIGTERM/SIGINT: drain queued input (up to half the stop timeout), run shutdown,\n"
@@ -111,7 +109,8 @@ static int config_setup(engine *e)
                    !path || !*path ? "MESH_CONFIG" : "MESH_ENGINE");
         return MESH_EINVAL;
     }
-    mesh_config_opts opts = {.search_path = getenv("MESH_SEARCH_PATH"), .type_lookup = type_lookup};
+    /* Engines never start binaries: only meshd checks them. */
+    mesh_config_opts opts = {.type_lookup = type_lookup, .no_binary_check = 1};
     char err[4096];
     int rc = mesh_config_load(&e->cfg, path, &opts, err, sizeof(err));
     if (rc < 0) {
