@@ -61,6 +61,7 @@ struct engine {
     bus_ctl *ctl;
     bus_doorbell *db;
     bus_wait_cfg wait;
+    int idle; /* the last wait timed out with no input: sleep at once next time */
     msg_arena *arena;
     engine_handler_fn handler[ENGINE_TYPE_TABLE]; /* dispatch by type id */
 

@@ -160,18 +160,21 @@ static int loop_ready(void *arg)
 }
 
 /* Sleeps until input, a stop request, or the next timer/heartbeat deadline.
- * An engine without inputs has nothing to spin for: it sleeps at once. */
+ * Adaptive waiting spins first only while input is flowing: an engine without
+ * inputs, or whose last wait timed out with nothing arriving (an idle engine
+ * woken by its own timers), sleeps on its doorbell at once, so an idle mesh
+ * stays at ~0% CPU. */
 static void idle_wait(engine *e, uint64_t now)
 {
-    static const bus_wait_cfg no_inputs = {.kind = BUS_WAIT_ADAPTIVE, .spin = 0, .yield = 0};
+    static const bus_wait_cfg sleep_now = {.kind = BUS_WAIT_ADAPTIVE, .spin = 0, .yield = 0};
     uint64_t deadline = engine_sched_next(&e->sched);
     if (e->next_hb_ns < deadline)
         deadline = e->next_hb_ns;
     if (deadline <= now)
         return;
     const bus_wait_cfg *cfg =
-        e->nin == 0 && e->wait.kind == BUS_WAIT_ADAPTIVE ? &no_inputs : &e->wait;
-    bus_wait_idle(cfg, e->db, loop_ready, e, deadline - now);
+        (e->nin == 0 || e->idle) && e->wait.kind == BUS_WAIT_ADAPTIVE ? &sleep_now : &e->wait;
+    e->idle = bus_wait_idle(cfg, e->db, loop_ready, e, deadline - now) == MESH_ETIMEDOUT;
 }
 
 static void drain_begin(engine *e, uint64_t now)
