@@ -12,12 +12,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MB_MAX_SIZES   16
-#define MB_MIN_PAYLOAD 8u     /* every payload carries a 64-bit sequence number */
-#define MB_MAX_PAYLOAD 65536u /* largest --sizes value accepted */
-#define MB_CACHE_LINE  64
-#define MB_ERR_LEN     256
-#define MB_SPIN_CHECK  4095u /* spins between abort/deadline checks (mask) */
+#define MB_MAX_SIZES     16
+#define MB_MIN_PAYLOAD   8u     /* every payload carries a 64-bit sequence number */
+#define MB_MAX_PAYLOAD   65536u /* largest --sizes value accepted */
+#define MB_CACHE_LINE    64
+#define MB_ERR_LEN       256
+#define MB_SPIN_CHECK    4095u  /* spins between abort/deadline checks (mask) */
+#define MB_FLOOR_SAMPLES 10000u /* per-case floor: timed round trips (after as many warm-up) */
 
 enum mb_clock_kind { MB_CLOCK_TSC, MB_CLOCK_MONO };
 
@@ -55,13 +56,19 @@ typedef struct mb_shared {
     alignas(MB_CACHE_LINE) uint64_t t_end[MB_MAX_REPEAT];
     uint64_t received[MB_MAX_REPEAT];
     alignas(MB_CACHE_LINE) uint64_t preempt[2]; /* involuntary context switches, A and B */
-    alignas(MB_CACHE_LINE) mesh_hist lat;       /* role A: RTT/2 per timed round trip, ns */
-    alignas(MB_CACHE_LINE) mesh_hist stamp;     /* role B: now - stamp in message (trade), ns */
+    /* per-case floor: two lines 256 bytes apart (A writes ab, B writes ba) */
+    alignas(256) uint64_t floor_ab;
+    alignas(256) uint64_t floor_ba;
+    alignas(256) mesh_hist floor;           /* role A: RTT/2 of the cache-line ping-pong, ns */
+    alignas(MB_CACHE_LINE) mesh_hist lat;   /* role A: RTT/2 per timed round trip, ns */
+    alignas(MB_CACHE_LINE) mesh_hist stamp; /* role B: now - stamp in message (trade), ns */
 } mb_shared;
 
 _Static_assert(offsetof(mb_shared, t_start) % MB_CACHE_LINE == 0, "t_start line-aligned");
 _Static_assert(offsetof(mb_shared, t_end) - offsetof(mb_shared, t_start) >= MB_CACHE_LINE,
                "producer and consumer timestamps on separate lines");
+_Static_assert(offsetof(mb_shared, floor_ba) - offsetof(mb_shared, floor_ab) == 256,
+               "per-case floor lines 256 bytes apart");
 _Static_assert(offsetof(mb_shared, lat) % MB_CACHE_LINE == 0, "lat histogram line-aligned");
 _Static_assert(offsetof(mb_shared, stamp) % MB_CACHE_LINE == 0, "stamp histogram line-aligned");
 _Static_assert(sizeof(mb_shared) % MB_CACHE_LINE == 0, "mb_shared is whole cache lines");
@@ -103,8 +110,8 @@ typedef struct mb_transport {
 #define MB_TR_NO_TPUT  0x2u /* no throughput phase (the cache-line floor) */
 #define MB_TR_ONE_SIZE 0x4u /* runs once, payload fixed by setup, not per --sizes */
 
-extern const mb_transport mb_tr_floor, mb_tr_ring, mb_tr_uds, mb_tr_nng_ipc, mb_tr_nng_inproc,
-    mb_tr_trade;
+extern const mb_transport mb_tr_floor, mb_tr_ring, mb_tr_uds, mb_tr_uds_spin, mb_tr_nng_ipc,
+    mb_tr_nng_inproc, mb_tr_trade;
 extern const mb_transport *const mb_transports[];
 extern const unsigned mb_ntransports;
 
@@ -117,8 +124,9 @@ typedef struct mb_result {
     double msgs_min, msgs_max;      /* slowest and fastest repetition */
     uint64_t messages;              /* streamed in the median repetition */
     unsigned repeats;
-    uint64_t preempt; /* involuntary context switches of the timed roles */
-    bool has_stamp;   /* trade: one-way stamped latency below */
+    uint64_t preempt;   /* involuntary context switches of the timed roles */
+    uint64_t floor_p50; /* cache-line floor measured by the same roles just before */
+    bool has_stamp;     /* trade: one-way stamped latency below */
     uint64_t st_p50, st_p99, st_p999, st_max, st_samples;
 } mb_result;
 

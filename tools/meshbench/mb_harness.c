@@ -261,6 +261,7 @@ static void fill_result(const mb_case *c, mb_result *r)
     r->msgs_per_s = -1.0;
     r->bytes_per_s = -1.0;
     r->preempt = sh->preempt[0] + sh->preempt[1];
+    r->floor_p50 = mesh_hist_percentile(&sh->floor, 50.0);
     if (!(c->tr->flags & MB_TR_NO_TPUT))
         fill_tput(c, r);
     if (sh->stamp.count != 0) {
@@ -282,6 +283,8 @@ int mb_run_case(const mb_opts *o, const mb_transport *tr, size_t payload, mb_res
         return mesh_err_from_errno(errno);
     mesh_hist_reset(&sh->lat);
     mesh_hist_reset(&sh->stamp);
+    mesh_hist_reset(&sh->floor);
+    sh->floor_ab = sh->floor_ba = UINT64_MAX;
     mb_case c = {.opts = o, .tr = tr, .payload = payload, .sh = sh, .role = -1};
     snprintf(c.tag, sizeof(c.tag), "meshbench-%d-%u", (int)getpid(), serial++);
     c.yield = o->cpu_a == o->cpu_b;

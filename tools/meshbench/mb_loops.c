@@ -137,9 +137,52 @@ static int tput_consume(mb_case *c, mb_ep *ep, uint8_t *buf, size_t cap, unsigne
     }
 }
 
+/* Waits until *line holds v (acquire; pairs with the other role's release
+ * store in case_floor). */
+static int floor_wait(mb_case *c, const uint64_t *line, uint64_t v)
+{
+    uint32_t n = 0;
+    while (ck_pr_load_64(line) != v) {
+        int rc = mb_spin(c, &n);
+        if (rc != 0)
+            return rc;
+    }
+    ck_pr_fence_load();
+    return 0;
+}
+
+/* The hardware floor between these two pinned roles, measured right before
+ * the case (the placement of virtual CPUs can change between cases): a
+ * cache-line ping-pong, RTT/2 into sh->floor. */
+static int case_floor(mb_case *c)
+{
+    mb_shared *sh = c->sh;
+    for (uint64_t i = 0; i < 2 * MB_FLOOR_SAMPLES; i++) {
+        int rc;
+        if (c->role == 0) {
+            uint64_t t0 = mb_ticks();
+            ck_pr_fence_store(); /* release; pairs with floor_wait in B */
+            ck_pr_store_64(&sh->floor_ab, i);
+            rc = floor_wait(c, &sh->floor_ba, i);
+            uint64_t t1 = mb_ticks();
+            if (rc == 0 && i >= MB_FLOOR_SAMPLES)
+                mesh_hist_record(&sh->floor, (mb_ticks_to_ns(t1 - t0) + 1) / 2);
+        } else {
+            rc = floor_wait(c, &sh->floor_ab, i);
+            ck_pr_fence_store(); /* release; pairs with floor_wait in A */
+            ck_pr_store_64(&sh->floor_ba, i);
+        }
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int run_phases(mb_case *c, mb_ep *ep, uint8_t *buf, size_t cap)
 {
     int rc = barrier(c);
+    if (rc == 0)
+        rc = case_floor(c);
     if (rc == 0)
         rc = c->role == 0 ? lat_ping(c, ep, buf, cap) : lat_echo(c, ep, buf, cap);
     unsigned reps = (c->tr->flags & MB_TR_NO_TPUT) ? 0 : c->opts->repeat;

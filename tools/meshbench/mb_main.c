@@ -9,7 +9,8 @@
 #include <stdlib.h>
 
 const mb_transport *const mb_transports[] = {
-    &mb_tr_floor, &mb_tr_ring, &mb_tr_trade, &mb_tr_uds, &mb_tr_nng_ipc, &mb_tr_nng_inproc,
+    &mb_tr_floor,    &mb_tr_ring,    &mb_tr_trade,      &mb_tr_uds,
+    &mb_tr_uds_spin, &mb_tr_nng_ipc, &mb_tr_nng_inproc,
 };
 const unsigned mb_ntransports = sizeof(mb_transports) / sizeof(mb_transports[0]);
 

@@ -14,6 +14,7 @@
 
 #define NNG_URL_LEN 160
 #define NNG_TIMEO   1000 /* ms; a timed-out call checks abort and retries */
+#define NNG_QUEUE   1024 /* messages buffered per socket and direction (max 8192) */
 
 typedef struct nng_urls {
     char ab[NNG_URL_LEN]; /* A -> B */
@@ -92,6 +93,12 @@ static int open_socket(nng_socket *s)
         nrv = nng_socket_set_ms(*s, NNG_OPT_SENDTIMEO, NNG_TIMEO);
     if (nrv == 0)
         nrv = nng_socket_set_size(*s, NNG_OPT_RECVMAXSZ, 2 * MB_MAX_PAYLOAD);
+    /* Queue up to NNG_QUEUE messages each way, as the ring and the socket
+     * buffers do; unbuffered pair0 hands over one message at a time. */
+    if (nrv == 0)
+        nrv = nng_socket_set_int(*s, NNG_OPT_SENDBUF, NNG_QUEUE);
+    if (nrv == 0)
+        nrv = nng_socket_set_int(*s, NNG_OPT_RECVBUF, NNG_QUEUE);
     return nrv;
 }
 

@@ -1,5 +1,8 @@
-/* meshbench transport "uds": Unix domain SOCK_SEQPACKET socket pairs, one per
- * direction, blocking send/recv with 1 s timeouts so an abort is noticed. */
+/* meshbench transports "uds" and "uds-spin": Unix domain SOCK_SEQPACKET
+ * socket pairs, one per direction. "uds" blocks in recv (1 s timeouts so an
+ * abort is noticed); "uds-spin" polls with MSG_DONTWAIT, like the ring's
+ * consumer, so the difference between the two is the cost of sleeping and
+ * being woken. */
 #include "mb.h"
 #include "mesh_error.h"
 
@@ -16,6 +19,7 @@ typedef struct uds_pairs {
 struct mb_ep {
     mb_case *c;
     int tx, rx;
+    int rflags; /* recv flags: MSG_DONTWAIT for uds-spin */
 };
 
 static int set_timeouts(int fd)
@@ -75,6 +79,7 @@ static int uds_open(mb_case *c, mb_ep **out)
     ep->c = c;
     ep->tx = c->role == 0 ? p->ab[0] : p->ba[0];
     ep->rx = c->role == 0 ? p->ba[1] : p->ab[1];
+    ep->rflags = c->tr == &mb_tr_uds_spin ? MSG_DONTWAIT : 0;
     *out = ep;
     return 0;
 }
@@ -108,14 +113,21 @@ static int uds_send(mb_ep *ep, const uint8_t *buf, size_t len)
 
 static int uds_recv(mb_ep *ep, uint8_t *buf, size_t cap, size_t *len)
 {
+    uint32_t spins = 0;
     for (;;) {
-        ssize_t n = recv(ep->rx, buf, cap, 0);
+        ssize_t n = recv(ep->rx, buf, cap, ep->rflags);
         if (n > 0) {
             *len = (size_t)n;
             return 0;
         }
         if (n == 0)
             return MESH_ECLOSED;
+        if (ep->rflags != 0 && errno == EAGAIN) {
+            int rc = mb_spin(ep->c, &spins);
+            if (rc != 0)
+                return rc;
+            continue;
+        }
         int rc = uds_retry(ep, errno);
         if (rc != 0)
             return rc;
@@ -125,6 +137,18 @@ static int uds_recv(mb_ep *ep, uint8_t *buf, size_t cap, size_t *len)
 const mb_transport mb_tr_uds = {
     .name = "uds",
     .what = "Unix domain socket pairs (SOCK_SEQPACKET), one per direction",
+    .flags = 0,
+    .setup = uds_setup,
+    .teardown = uds_teardown,
+    .open = uds_open,
+    .close = uds_close,
+    .send = uds_send,
+    .recv = uds_recv,
+};
+
+const mb_transport mb_tr_uds_spin = {
+    .name = "uds-spin",
+    .what = "as uds, but the receiver polls (MSG_DONTWAIT) instead of sleeping",
     .flags = 0,
     .setup = uds_setup,
     .teardown = uds_teardown,

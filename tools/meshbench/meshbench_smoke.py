@@ -10,8 +10,8 @@ import sys
 
 REQUIRED = ("transport", "payload_bytes", "p50_ns", "p99_ns", "p999_ns", "max_ns",
             "msgs_per_s", "bytes_per_s", "samples")
-ALL = {"floor", "ring", "trade", "uds", "nng-ipc", "nng-inproc"}
-SIZED = {"ring", "uds", "nng-ipc", "nng-inproc"}
+ALL = {"floor", "ring", "trade", "uds", "uds-spin", "nng-ipc", "nng-inproc"}
+SIZED = {"ring", "uds", "uds-spin", "nng-ipc", "nng-inproc"}
 
 failures = []
 
