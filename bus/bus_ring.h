@@ -178,10 +178,13 @@ int bus_ring_ready(bus_ring *r);
 int bus_ring_stats_get(const bus_ring *r, bus_ring_stats *st);
 
 /* Any role (for `meshctl tail`): copies the record at *cursor without
- * consuming it. *cursor 0 starts at the current tail. On success sets *rec
- * (rec->data = buf), advances *cursor, returns 0. MESH_EAGAIN: nothing newer
- * yet. MESH_ERANGE: the consumer freed the record before or while it was
- * copied: *cursor is moved to the tail, call again. MESH_EMSGSIZE: cap too
+ * consuming it, also after the consumer released it, as long as the producer
+ * has not come within one claim of overwriting it (about capacity - 2 x the
+ * largest record behind the head). *cursor 0 starts at the current tail. On
+ * success sets *rec (rec->data = buf), advances *cursor, returns 0.
+ * MESH_EAGAIN: nothing newer yet. MESH_ERANGE: the observer fell that far
+ * behind (the record may have been overwritten before or while it was
+ * copied): *cursor is moved to the tail, call again. MESH_EMSGSIZE: cap too
  * small (*cursor unchanged, rec->len says how much is needed). */
 int bus_ring_observe(const bus_ring *r, uint64_t *cursor, bus_ring_rec *rec, void *buf, size_t cap);
 

@@ -249,14 +249,28 @@ int bus_ring_stats_get(const bus_ring *r, bus_ring_stats *st)
     return 0;
 }
 
-/* Observer: nonzero if the consumer released past pos (the bytes at pos may
- * have been overwritten). The load fence keeps the caller's earlier loads of
- * the record before this load of tail (seqlock-style re-check). */
-static int ring_freed(const bus_ring *r, uint64_t pos, uint64_t *tail)
+/* Observer: the producer may be writing anywhere below head + this many
+ * bytes (one claim in flight, plus the padding record before a wrap). */
+static uint64_t ring_write_guard(const bus_ring *r)
+{
+    return 2 * ring_rec_size(r->max_record);
+}
+
+/* Observer: 1 if the bytes at pos cannot have been overwritten: either the
+ * consumer has not released them (pos >= tail: the producer may not reuse
+ * them), or the producer is still far enough behind pos + capacity. The load
+ * fence keeps the caller's earlier loads of the record before these loads
+ * (seqlock-style re-check). */
+static int ring_intact(const bus_ring *r, uint64_t pos, uint64_t *tail)
 {
     bus_fence_load();
+    /* Acquire: pairs with the release store of tail in bus_ring_release. */
     *tail = bus_load_acq_64(&r->shm->tail);
-    return *tail > pos;
+    if (pos >= *tail)
+        return 1;
+    /* Acquire: pairs with the release store of head in bus_ring_commit. */
+    uint64_t head = bus_load_acq_64(&r->shm->head);
+    return head + ring_write_guard(r) <= pos + r->cap;
 }
 
 int bus_ring_observe(const bus_ring *r, uint64_t *cursor, bus_ring_rec *rec, void *buf, size_t cap)
@@ -264,15 +278,17 @@ int bus_ring_observe(const bus_ring *r, uint64_t *cursor, bus_ring_rec *rec, voi
     uint64_t tail = bus_load_acq_64(&r->shm->tail);
     uint64_t pos = *cursor == 0 ? tail : *cursor;
     for (;;) {
-        if (pos < tail) {
-            *cursor = tail;
-            return MESH_ERANGE;
-        }
         /* Acquire: pairs with the release store of head in bus_ring_commit. */
         uint64_t head = bus_load_acq_64(&r->shm->head);
         if (pos >= head) {
             *cursor = pos;
             return MESH_EAGAIN;
+        }
+        /* Records the consumer released stay readable until the producer
+         * comes within one claim of overwriting them. */
+        if (pos < tail && head + ring_write_guard(r) > pos + r->cap) {
+            *cursor = tail;
+            return MESH_ERANGE;
         }
         struct ring_rec h;
         ring_copy_hdr(r, pos & r->mask, &h);
@@ -281,8 +297,10 @@ int bus_ring_observe(const bus_ring *r, uint64_t *cursor, bus_ring_rec *rec, voi
                               ? "observer cursor is not a record position"
                               : busi_ring_rec_invalid(r, &h, pos, head - pos);
         if (why != NULL) {
-            if (ring_freed(r, pos, &tail))
-                continue; /* overwritten under us: restart at tail (ERANGE) */
+            if (!ring_intact(r, pos, &tail)) {
+                *cursor = tail; /* overwritten under us */
+                return MESH_ERANGE;
+            }
             mesh_warn("bus_ring %s: observer: corrupt at position %llu: %s", r->name,
                       (unsigned long long)pos, why);
             return MESH_ECORRUPT;
@@ -302,8 +320,10 @@ int bus_ring_observe(const bus_ring *r, uint64_t *cursor, bus_ring_rec *rec, voi
         }
         if (h.len > 0)
             memcpy(buf, r->data + (pos & r->mask) + BUS_RING_REC_HDR, h.len);
-        if (ring_freed(r, pos, &tail))
-            continue;
+        if (!ring_intact(r, pos, &tail)) {
+            *cursor = tail; /* overwritten while copying */
+            return MESH_ERANGE;
+        }
         *cursor = pos + ring_rec_size(h.len);
         return 0;
     }

@@ -365,13 +365,30 @@ Test(ring, observer_copies_without_consuming)
     cr_assert_eq(st.tail, 0, "observer consumed nothing");
     cr_assert_eq(st.messages, 3);
     cr_assert_eq(bus_ring_peek(obs, &rec), MESH_ESTATE);
-    /* The consumer frees the first two records; a cursor behind the tail is
-     * moved to it. records: 31 -> 56 bytes, 32 -> 56 bytes */
+    /* The consumer frees the first two records (31 and 32 bytes: 24-byte
+     * header + payload rounded up to 8 = 56 bytes each, at 0 and 56; the
+     * third at 112; head 168, tail 112 after the pops). */
     uint64_t old = 0;
     cr_assert_eq(bus_ring_pop(m.cons, NULL, out, sizeof(out)), 0);
     cr_assert_eq(bus_ring_pop(m.cons, NULL, out, sizeof(out)), 0);
     cr_assert_eq(bus_ring_observe(obs, &old, &rec, out, sizeof(out)), 0, "0 = from tail");
     cr_assert_eq(rec.seq, 3);
+    /* A released record stays readable while the producer is more than one
+     * claim away from overwriting it: max_record = 512/4 - 24 = 104, a claim
+     * spans at most 24 + 104 = 128 bytes, guard = 2 x 128 = 256; at 56:
+     * head 168 + 256 = 424 <= 56 + 512 = 568. */
+    old = 56;
+    cr_assert_eq(bus_ring_observe(obs, &old, &rec, out, sizeof(out)), 0);
+    cr_assert_eq(rec.seq, 2);
+    cr_assert(tu_check(out, rec.len, 2));
+    cr_assert_eq(old, 112);
+    /* Three more 56-byte records: head 336, 336 + 256 = 592 > 568: the
+     * record at 56 may be overwritten by the next claim, so the observer is
+     * moved to the tail (still 112). */
+    for (uint32_t i = 4; i <= 6; i++) {
+        tu_fill(in, 30, i);
+        cr_assert_eq(bus_ring_push(m.prod, i, in, 30), 0);
+    }
     old = 56;
     cr_assert_eq(bus_ring_observe(obs, &old, &rec, out, sizeof(out)), MESH_ERANGE);
     cr_assert_eq(old, 112);
