@@ -2,6 +2,7 @@
  * cache line in shared memory holding a sequence number; the sender stores
  * it, the receiver spins until it changes. One line transfer per message. */
 #include "mb.h"
+#include "mb_atomic.h"
 #include "mesh_error.h"
 
 #include <stdlib.h>
@@ -69,9 +70,8 @@ static int floor_send(mb_ep *ep, const uint8_t *buf, size_t len)
 {
     uint64_t v;
     memcpy(&v, buf, sizeof(v));
-    /* Release; pairs with the acquire in floor_recv of the other role. */
-    ck_pr_fence_store();
-    ck_pr_store_64(ep->tx, v);
+    /* Release; pairs with the acquire load in floor_recv of the other role. */
+    mb_store_rel_64(ep->tx, v);
     return 0;
 }
 
@@ -80,12 +80,11 @@ static int floor_recv(mb_ep *ep, uint8_t *buf, size_t cap, size_t *len)
     uint32_t n = 0;
     uint64_t v;
     /* Acquire; pairs with the release store in floor_send. */
-    while ((v = ck_pr_load_64(ep->rx)) == ep->last) {
+    while ((v = mb_load_acq_64(ep->rx)) == ep->last) {
         int rc = mb_spin(ep->c, &n);
         if (rc != 0)
             return rc;
     }
-    ck_pr_fence_load();
     ep->last = v;
     memcpy(buf, &v, sizeof(v));
     *len = sizeof(v);

@@ -1,6 +1,7 @@
 /* meshbench harness: runs one case in two pinned roles (two forked processes,
  * or two threads of one forked process), bounds it in time, reaps and cleans. */
 #include "mb.h"
+#include "mb_atomic.h"
 #include "mesh_clock.h"
 #include "mesh_cpu.h"
 #include "mesh_error.h"
@@ -22,7 +23,7 @@
 
 int mb_fail(mb_case *c, int rc, const char *fmt, ...)
 {
-    if (ck_pr_cas_32(&c->sh->err_claimed, 0, 1)) {
+    if (mb_cas_32(&c->sh->err_claimed, 0, 1)) {
         const char *who = c->role < 0 ? "harness" : c->role == 0 ? "role A" : "role B";
         int n = snprintf(c->sh->err, MB_ERR_LEN, "%s: ", who);
         va_list ap;
@@ -33,17 +34,14 @@ int mb_fail(mb_case *c, int rc, const char *fmt, ...)
     /* Release: the error text above is visible to whoever sees abort set; pairs
      * with the acquire load in mb_aborted / mb_spin_check (and the parent's
      * read after waitpid). */
-    ck_pr_fence_store();
-    ck_pr_store_32(&c->sh->abort, 1);
+    mb_store_rel_32(&c->sh->abort, 1);
     return rc;
 }
 
 bool mb_aborted(const mb_case *c)
 {
     /* Acquire; pairs with the release store in mb_fail. */
-    uint32_t a = ck_pr_load_32(&c->sh->abort);
-    ck_pr_fence_load();
-    return a != 0;
+    return mb_load_acq_32(&c->sh->abort) != 0;
 }
 
 int mb_spin_check(mb_case *c)
@@ -143,7 +141,7 @@ static int reap(mb_case *c, pid_t *pids, int n, int *bad)
             if (r > 0 && WIFSIGNALED(st))
                 mb_fail(c, MESH_ECHILD, "process killed by signal %d", WTERMSIG(st));
             *bad = 1;
-            ck_pr_store_32(&c->sh->abort, 1); /* pairs with mb_aborted's acquire */
+            mb_store_rel_32(&c->sh->abort, 1); /* pairs with mb_aborted's acquire */
         }
     }
     return running;

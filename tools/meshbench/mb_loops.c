@@ -1,6 +1,7 @@
 /* meshbench role bodies, shared by every transport so that the figures are
  * comparable: ping-pong latency (RTT/2), then one-directional streaming. */
 #include "mb.h"
+#include "mb_atomic.h"
 #include "mesh_clock.h"
 #include "mesh_error.h"
 
@@ -9,20 +10,19 @@
 #include <sys/resource.h>
 
 /* Both roles arrive; returns once the other has too (barrier k completes
- * when the shared count reaches 2k). The locked increment is a full barrier:
- * writes before it (e.g. t_start) are visible to the other role after its
- * acquire fence below, which pairs with it. */
+ * when the shared count reaches 2k). The increment is a full barrier: writes
+ * before it (e.g. t_start) are visible to the other role once its acquire
+ * load below sees the count, which pairs with it. */
 static int barrier(mb_case *c)
 {
     uint32_t want = 2 * ++c->barriers;
-    ck_pr_inc_32(&c->sh->arrive);
+    mb_inc_32(&c->sh->arrive);
     uint32_t n = 0;
-    while (ck_pr_load_32(&c->sh->arrive) < want) {
+    while (mb_load_acq_32(&c->sh->arrive) < want) {
         int rc = mb_spin(c, &n);
         if (rc != 0)
             return rc;
     }
-    ck_pr_fence_acquire();
     return 0;
 }
 
@@ -104,7 +104,7 @@ static int tput_produce(mb_case *c, mb_ep *ep, uint8_t *buf, unsigned rep)
 {
     uint64_t n = c->opts->messages, budget = c->opts->budget_ms * 1000000ull;
     uint64_t t0 = mesh_now_ns();
-    ck_pr_store_64(&c->sh->t_start[rep], t0);
+    mb_store_rel_64(&c->sh->t_start[rep], t0);
     for (uint64_t i = 0; i <= n; i++) {
         bool end = i == n || ((i & 1023) == 1023 && mesh_now_ns() - t0 > budget);
         put_seq(buf, end ? MB_SEQ_END : i);
@@ -127,8 +127,8 @@ static int tput_consume(mb_case *c, mb_ep *ep, uint8_t *buf, size_t cap, unsigne
         if (rc != 0)
             return mb_fail(c, rc, "stream recv %llu: %s", (unsigned long long)i, mesh_strerror(rc));
         if (get_seq(buf) == MB_SEQ_END) {
-            ck_pr_store_64(&c->sh->t_end[rep], mesh_now_ns());
-            ck_pr_store_64(&c->sh->received[rep], i);
+            mb_store_rel_64(&c->sh->t_end[rep], mesh_now_ns());
+            mb_store_rel_64(&c->sh->received[rep], i);
             return 0;
         }
         rc = check_msg(c, "stream", i, buf, got);
@@ -142,12 +142,11 @@ static int tput_consume(mb_case *c, mb_ep *ep, uint8_t *buf, size_t cap, unsigne
 static int floor_wait(mb_case *c, const uint64_t *line, uint64_t v)
 {
     uint32_t n = 0;
-    while (ck_pr_load_64(line) != v) {
+    while (mb_load_acq_64(line) != v) {
         int rc = mb_spin(c, &n);
         if (rc != 0)
             return rc;
     }
-    ck_pr_fence_load();
     return 0;
 }
 
@@ -161,16 +160,14 @@ static int case_floor(mb_case *c)
         int rc;
         if (c->role == 0) {
             uint64_t t0 = mb_ticks();
-            ck_pr_fence_store(); /* release; pairs with floor_wait in B */
-            ck_pr_store_64(&sh->floor_ab, i);
+            mb_store_rel_64(&sh->floor_ab, i); /* pairs with floor_wait in B */
             rc = floor_wait(c, &sh->floor_ba, i);
             uint64_t t1 = mb_ticks();
             if (rc == 0 && i >= MB_FLOOR_SAMPLES)
                 mesh_hist_record(&sh->floor, (mb_ticks_to_ns(t1 - t0) + 1) / 2);
         } else {
             rc = floor_wait(c, &sh->floor_ab, i);
-            ck_pr_fence_store(); /* release; pairs with floor_wait in A */
-            ck_pr_store_64(&sh->floor_ba, i);
+            mb_store_rel_64(&sh->floor_ba, i); /* pairs with floor_wait in A */
         }
         if (rc != 0)
             return rc;
@@ -216,7 +213,7 @@ int mb_role_run(mb_case *c)
     getrusage(RUSAGE_THREAD, &ru0);
     rc = run_phases(c, ep, buf, cap);
     getrusage(RUSAGE_THREAD, &ru1);
-    ck_pr_store_64(&c->sh->preempt[c->role], (uint64_t)(ru1.ru_nivcsw - ru0.ru_nivcsw));
+    mb_store_rel_64(&c->sh->preempt[c->role], (uint64_t)(ru1.ru_nivcsw - ru0.ru_nivcsw));
     c->tr->close(ep);
 out_buf:
     free(buf);
