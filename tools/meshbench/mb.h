@@ -139,8 +139,8 @@ int mb_opts_parse(mb_opts *o, int argc, char **argv);
 /* --- mb_clock.c --- */
 
 /* Selects and calibrates the sample clock (TSC against CLOCK_MONOTONIC over
- * ~20 ms). Call once in the parent before forking. Returns 0 or MESH_ENOSYS
- * when the TSC was requested but is unavailable. */
+ * 2 x 50 ms windows that must agree). Call once in the parent before forking. Returns 0 or
+ * MESH_ENOSYS when the TSC was requested but is unavailable. */
 int mb_clock_init(enum mb_clock_kind kind);
 
 /* Raw clock reading (TSC ticks or ns), and a difference converted to ns. */

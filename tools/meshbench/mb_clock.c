@@ -3,6 +3,7 @@
 #include "mb.h"
 #include "mesh_clock.h"
 #include "mesh_error.h"
+#include "mesh_log.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -60,19 +61,47 @@ static void measure_read_cost(void)
     read_cost_ns = (double)mb_ticks_to_ns(d[N / 2]);
 }
 
-/* TSC ticks over ~20 ms of CLOCK_MONOTONIC; each end brackets the clock read
- * with two TSC reads and takes their midpoint. */
+/* One (TSC, CLOCK_MONOTONIC) pair: the clock read bracketed by two TSC
+ * reads, best of 32 tries (a preemption inside a bracket would skew it). */
+static void tsc_pair(double *tsc, uint64_t *mono)
+{
+    uint64_t best = UINT64_MAX;
+    for (int i = 0; i < 32; i++) {
+        uint64_t a = tsc_read(), m = mesh_now_ns(), b = tsc_read();
+        if (b - a < best) {
+            best = b - a;
+            *tsc = (double)a + (double)(b - a) / 2;
+            *mono = m;
+        }
+    }
+}
+
+/* ns per TSC tick over ~50 ms of CLOCK_MONOTONIC. */
+static double tsc_rate(void)
+{
+    double t0, t1;
+    uint64_t m0, m1;
+    tsc_pair(&t0, &m0);
+    do
+        tsc_pair(&t1, &m1);
+    while (m1 - m0 < 50000000ull);
+    return (double)(m1 - m0) / (t1 - t0);
+}
+
+/* Two windows must agree within 0.1 % (a preempted window stretches both
+ * clocks alike, but be sure); up to 10 tries, else the last pair's mean. */
 static void calibrate_tsc(void)
 {
-    uint64_t a0 = tsc_read(), m0 = mesh_now_ns(), a1 = tsc_read();
-    uint64_t m1, b0, b1;
-    do {
-        b0 = tsc_read();
-        m1 = mesh_now_ns();
-        b1 = tsc_read();
-    } while (m1 - m0 < 20000000ull);
-    double ticks = (double)((b0 + b1) / 2 - (a0 + a1) / 2);
-    ns_per_tick = (double)(m1 - m0) / ticks;
+    double prev = tsc_rate();
+    for (int i = 0; i < 10; i++) {
+        double cur = tsc_rate();
+        double diff = cur > prev ? cur - prev : prev - cur;
+        ns_per_tick = (cur + prev) / 2;
+        if (diff < 0.001 * cur)
+            return;
+        prev = cur;
+    }
+    mesh_warn("TSC calibration did not settle; figures may be off by a few per cent");
 }
 
 int mb_clock_init(enum mb_clock_kind kind)
