@@ -1,35 +1,50 @@
 #!/usr/bin/env bash
-# Smoke test of the container stack (deploy/compose.yaml) with podman + podman-compose:
-# builds the base and mesh images, brings the stack up, waits (bounded) until meshd
-# reports every engine ready, shows a few live VPIN messages, stops the stack and checks
-# that nothing is left. Exit status 0 only if every step worked. Not part of the CI tests
-# (minutes, root, network to the Debian mirror); see docs/CONTAINERS.md.
+# Smoke test of the container stacks with podman + podman-compose: builds the base and
+# mesh images; for each stack brings it up, waits (bounded) until meshd reports every
+# engine ready, shows a few live VPIN messages, stops it (SIGTERM: meshd must exit 0),
+# takes it down and checks that nothing is left. Exit status 0 only if every step worked.
+# Not part of the CI tests (minutes, root, the Debian mirror); see docs/CONTAINERS.md.
 #
-# usage: tools/container/smoke.sh [--no-cache] [--keep-going]
-#   --no-cache    rebuild the mesh image from scratch (to time a full build)
+# usage: tools/container/smoke.sh [--no-cache] [--stacks LIST]
+#   --no-cache      rebuild the mesh image from scratch (to time a full build)
+#   --stacks LIST   comma-separated: simple (deploy/compose.yaml), multihost
+#                   (deploy/compose.multihost.yaml); default simple,multihost
 # environment: MESH_SMOKE_READY_S (default 120), MESH_SMOKE_TAIL_S (default 90),
 #              MESH_SMOKE_JOBS (ninja jobs in the image build, default 2)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-COMPOSE_FILE=deploy/compose.yaml
-SERVICE=mesh
-CONTAINER=mesh
 IMAGE=localhost/mesh:latest
 BASE=localhost/mesh-base:bookworm
 READY_S=${MESH_SMOKE_READY_S:-120}
 TAIL_S=${MESH_SMOKE_TAIL_S:-90}
 JOBS=${MESH_SMOKE_JOBS:-2}
+STACKS=simple,multihost
 NO_CACHE=()
-for arg in "$@"; do
-    case "$arg" in
+while [ $# -gt 0 ]; do
+    case "$1" in
     --no-cache) NO_CACHE=(--no-cache) ;;
+    --stacks)
+        [ $# -ge 2 ] || { echo "smoke: --stacks needs a list (try --help)" >&2; exit 2; }
+        STACKS=$2
+        shift
+        ;;
     -h | --help)
-        sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
-        echo "smoke: unknown argument '$arg' (try --help)" >&2
+        echo "smoke: unknown argument '$1' (try --help)" >&2
+        exit 2
+        ;;
+    esac
+    shift
+done
+for s in ${STACKS//,/ }; do
+    case "$s" in
+    simple | multihost) ;;
+    *)
+        echo "smoke: unknown stack '$s' in --stacks (simple, multihost)" >&2
         exit 2
         ;;
     esac
@@ -42,21 +57,22 @@ fail() {
 }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
-compose() { podman-compose -f "$COMPOSE_FILE" "$@"; }
 image_mb() { podman image inspect --format '{{.Size}}' "$1" | awk '{ printf "%.0f MB", $1 / 1e6 }'; }
 
-# Whatever happens after the stack is up, it is taken down again (and the logs shown if a
+# Whatever happens after a stack is up, it is taken down again (and the logs shown if a
 # step failed), so a failed run leaves nothing behind either.
-up=0
-cid=""
+active_file=""
+active_containers=()
 cleanup() {
-    local rc=$?
-    if [ "$up" -eq 1 ]; then
+    local rc=$? c
+    if [ -n "$active_file" ]; then
         if [ "$rc" -ne 0 ]; then
-            echo "---- last container output ----"
-            podman logs --tail 40 "$CONTAINER" 2>&1 || true
+            for c in "${active_containers[@]}"; do
+                echo "---- last output of $c ----"
+                podman logs --tail 40 "$c" 2>&1 || true
+            done
         fi
-        compose down >/dev/null 2>&1 || true
+        podman-compose -f "$active_file" down >/dev/null 2>&1 || true
     fi
     exit "$rc"
 }
@@ -88,93 +104,141 @@ t_build=$(elapsed "$t")
 grep -E '^runtime packages:|^building:' /tmp/mesh-smoke-build.log || true
 podman run --rm --entrypoint ls "$IMAGE" /usr/local/bin | tr '\n' ' ' | sed 's/^/binaries: /;s/$/\n/'
 
-# ---- 2. up ---------------------------------------------------------------------------
-if podman container exists "$CONTAINER"; then
-    fail "a container named '$CONTAINER' exists already (a stack is up?):" \
-        "podman-compose -f $COMPOSE_FILE down"
-fi
-step "podman-compose -f $COMPOSE_FILE up -d"
-t_up=$(now)
-up=1
-compose up -d --no-build >/tmp/mesh-smoke-up.log 2>&1 || true # podman-compose: exit code unreliable
-t_upcmd=$(elapsed "$t_up") # includes podman-compose's own 1 s sleep after each podman command
-[ "$(podman inspect --format '{{.State.Running}}' "$CONTAINER" 2>/dev/null)" = true ] || {
-    cat /tmp/mesh-smoke-up.log
-    fail "container $CONTAINER is not running after up"
+# ---- 2. a stack: up, ready, VPIN, stop, nothing left -----------------------------------
+# stack_up FILE CONTAINER...: refuses to touch containers that exist already.
+stack_up() {
+    local file=$1 c
+    shift
+    for c in "$@"; do
+        podman container exists "$c" &&
+            fail "a container named '$c' exists already (a stack is up?): podman-compose -f $file down"
+    done
+    step "podman-compose -f $file up -d"
+    t_up=$(now)
+    active_file=$file
+    active_containers=("$@")
+    podman-compose -f "$file" up -d --no-build >/tmp/mesh-smoke-up.log 2>&1 || true # exit code unreliable
+    t_upcmd=$(elapsed "$t_up") # includes podman-compose's own 1 s sleep after each podman command
+    for c in "$@"; do
+        [ "$(podman inspect --format '{{.State.Running}}' "$c" 2>/dev/null)" = true ] || {
+            cat /tmp/mesh-smoke-up.log
+            fail "container $c is not running after up"
+        }
+        [ "$(podman top "$c" pid comm | awk '$1 == 1 { print $2 }')" = meshd ] ||
+            fail "$c: meshd is not PID 1 in the container"
+        cids[$c]=$(podman inspect --format '{{.Id}}' "$c")
+    done
 }
-cid=$(podman inspect --format '{{.Id}}' "$CONTAINER")
-[ "$(podman top "$CONTAINER" pid comm | awk '$1 == 1 { print $2 }')" = meshd ] ||
-    fail "meshd is not PID 1 in the container"
 
-# ---- 3. every engine ready ------------------------------------------------------------
-# meshd --check prints the engines it will start ("start order: a b c").
-expected=$(podman exec "$CONTAINER" meshd --config /etc/mesh/mesh.yaml --check |
-    sed -n 's/.*start order: //p')
-[ -n "$expected" ] || fail "meshd --check in the container listed no engines"
-step "waiting up to ${READY_S}s for every engine ready: $expected"
-all_ready() { # prints a one-line summary; status 0 when meshd and every expected engine are ready
-    podman exec "$CONTAINER" meshctl status --json 2>/dev/null | EXPECTED="$expected" python3 -c '
+# all_ready CONTAINER EXPECTED: one-line summary; status 0 when meshd reports the mesh ready
+# and every engine named in EXPECTED is in state ready.
+all_ready() {
+    podman exec "$1" meshctl status --json 2>/dev/null | EXPECTED="$2" python3 -c '
 import json, os, sys
 try:
     s = json.load(sys.stdin)
 except ValueError:
     print("no status yet"); sys.exit(1)
 states = {e["name"]: e["state"] for e in s.get("engines", [])}
-want = os.environ["EXPECTED"].split()
+want = os.environ["EXPECTED"].split() + [n for n in states if n not in os.environ["EXPECTED"].split()]
 print(" ".join("%s=%s" % (n, states.get(n, "missing")) for n in want),
       "mesh ready_ms=%s" % s.get("ready_ms", "-"))
 sys.exit(0 if s.get("ready") and all(states.get(n) == "ready" for n in want) else 1)'
 }
-deadline=$(($(date +%s) + READY_S))
-until summary=$(all_ready); do
-    [ "$(date +%s)" -lt "$deadline" ] || fail "not all ready after ${READY_S}s: $summary"
-    [ "$(podman inspect --format '{{.State.Running}}' "$CONTAINER")" = true ] ||
-        fail "the container stopped while starting: $summary"
-    sleep 0.5
-done
-t_ready=$(elapsed "$t_up")
-echo "all ready ${t_ready}s after 'up': $summary"
 
-step "podman-compose exec -T $SERVICE meshctl status"
-compose exec -T "$SERVICE" meshctl status 2>&1 |
-    grep -vE "^(\\['podman'|using podman version|podman exec|exit code:)"
-
-# ---- 4. live VPIN messages ------------------------------------------------------------
-step "meshctl tail vpin --count 3 (up to ${TAIL_S}s: VPIN needs a full bucket window)"
-podman exec "$CONTAINER" meshctl tail vpin --count 3 --timeout $((TAIL_S * 1000)) \
-    >/tmp/mesh-smoke-tail.log 2>&1 || {
-    cat /tmp/mesh-smoke-tail.log
-    fail "no 3 vpin messages within ${TAIL_S}s"
+# wait_ready CONTAINER: bounded wait until every engine of its config is ready.
+wait_ready() {
+    local c=$1 expected deadline
+    # meshd --check prints the engines it will start ("start order: a b c").
+    expected=$(podman exec "$c" meshd --config /etc/mesh/mesh.yaml --check | sed -n 's/.*start order: //p')
+    [ -n "$expected" ] || fail "$c: meshd --check in the container listed no engines"
+    step "$c: waiting up to ${READY_S}s for every engine ready: $expected"
+    deadline=$(($(date +%s) + READY_S))
+    until summary=$(all_ready "$c" "$expected"); do
+        [ "$(date +%s)" -lt "$deadline" ] || fail "$c: not all ready after ${READY_S}s: $summary"
+        [ "$(podman inspect --format '{{.State.Running}}' "$c")" = true ] ||
+            fail "$c: the container stopped while starting: $summary"
+        sleep 0.5
+    done
+    t_ready=$(elapsed "$t_up")
+    echo "$c: all ready ${t_ready}s after 'up': $summary"
 }
-cut -c1-200 /tmp/mesh-smoke-tail.log
-n=$(grep -c '^{' /tmp/mesh-smoke-tail.log || true)
-[ "$n" -ge 3 ] || fail "meshctl tail vpin printed $n JSON lines, expected 3"
 
-# ---- 5. stop --------------------------------------------------------------------------
-step "podman-compose stop (SIGTERM to meshd, PID 1)"
-t=$(now)
-compose stop >/dev/null 2>&1 || true
-t_stop=$(elapsed "$t")
-state=$(podman inspect --format '{{.State.Status}} {{.State.ExitCode}}' "$CONTAINER")
-podman logs --tail 8 "$CONTAINER" 2>&1 | sed 's/^/  | /'
-[ "$state" = "exited 0" ] ||
-    fail "after SIGTERM the container is '$state' (expected 'exited 0': meshd's clean stop)"
-echo "meshd stopped the mesh cleanly in ${t_stop}s (container exit status 0)"
+# tail_vpin CONTAINER: three live VPIN updates as JSON.
+tail_vpin() {
+    local c=$1 n
+    step "$c: meshctl tail vpin --count 3 (up to ${TAIL_S}s: VPIN needs a full bucket window)"
+    podman exec "$c" meshctl tail vpin --count 3 --timeout $((TAIL_S * 1000)) \
+        >/tmp/mesh-smoke-tail.log 2>&1 || {
+        cat /tmp/mesh-smoke-tail.log
+        fail "$c: no 3 vpin messages within ${TAIL_S}s"
+    }
+    cut -c1-160 /tmp/mesh-smoke-tail.log
+    n=$(grep -c '^{' /tmp/mesh-smoke-tail.log || true)
+    [ "$n" -ge 3 ] || fail "$c: meshctl tail vpin printed $n JSON lines, expected 3"
+}
 
-step "podman-compose down"
-compose down >/dev/null 2>&1 || true
-up=0
-! podman container exists "$CONTAINER" || fail "container $CONTAINER still exists after down"
-# No process of any kind may remain in the container's cgroup (engines, meshctl, conmon).
-stray=$(grep -l "$cid" /proc/[0-9]*/cgroup 2>/dev/null | cut -d/ -f3 | tr '\n' ' ' || true)
-[ -z "$stray" ] || fail "processes still in the container's cgroup: $stray"
-echo "nothing left: no container, no process of $CONTAINER (${cid:0:12})"
+# stack_down: SIGTERM (podman-compose stop) must end every meshd with status 0, then
+# down must leave no container and no process in the containers' cgroups.
+stack_down() {
+    local c state stray t
+    step "podman-compose -f $active_file stop (SIGTERM to meshd, PID 1)"
+    t=$(now)
+    podman-compose -f "$active_file" stop >/dev/null 2>&1 || true
+    t_stop=$(elapsed "$t")
+    for c in "${active_containers[@]}"; do
+        state=$(podman inspect --format '{{.State.Status}} {{.State.ExitCode}}' "$c")
+        podman logs --tail 4 "$c" 2>&1 | sed "s/^/  $c | /"
+        [ "$state" = "exited 0" ] ||
+            fail "$c: after SIGTERM the container is '$state' (expected 'exited 0': meshd's clean stop)"
+    done
+    echo "meshd stopped cleanly in every container (exit status 0), ${t_stop}s"
+    step "podman-compose -f $active_file down"
+    podman-compose -f "$active_file" down >/dev/null 2>&1 || true
+    for c in "${active_containers[@]}"; do
+        ! podman container exists "$c" || fail "container $c still exists after down"
+        # No process may remain in the container's cgroup (engines, meshctl, conmon).
+        stray=$(grep -l "${cids[$c]}" /proc/[0-9]*/cgroup 2>/dev/null | cut -d/ -f3 | tr '\n' ' ' || true)
+        [ -z "$stray" ] || fail "$c: processes still in the container's cgroup: $stray"
+        echo "nothing left of $c (${cids[$c]:0:12}): no container, no process"
+    done
+    active_file=""
+    active_containers=()
+}
+
+declare -A cids
+results=()
+if [[ ",$STACKS," == *,simple,* ]]; then
+    stack_up deploy/compose.yaml mesh
+    wait_ready mesh
+    step "podman-compose -f deploy/compose.yaml exec -T mesh meshctl status"
+    podman-compose -f deploy/compose.yaml exec -T mesh meshctl status 2>&1 |
+        grep -vE "^(\\['podman'|using podman version|podman exec|exit code:)"
+    tail_vpin mesh
+    stack_down
+    results+=("$(printf '  simple stack: all ready %ss after up was typed (up itself %ss; meshd %s), clean stop %ss' \
+        "$t_ready" "$t_upcmd" "${summary##*mesh }" "$t_stop")")
+fi
+if [[ ",$STACKS," == *,multihost,* ]]; then
+    stack_up deploy/compose.multihost.yaml mesh-b mesh-a
+    wait_ready mesh-b
+    wait_ready mesh-a
+    t_ready_mh=$t_ready
+    # VPIN on b is computed from trades that a's market sent over the nng route.
+    tail_vpin mesh-b
+    for c in mesh-a mesh-b; do
+        step "$c: meshctl status; meshctl rings"
+        podman exec "$c" meshctl status
+        podman exec "$c" meshctl rings --interval 500
+    done
+    stack_down
+    results+=("$(printf '  multihost stack: both meshes ready %ss after up was typed (up itself %ss), clean stop %ss' \
+        "$t_ready_mh" "$t_upcmd" "$t_stop")")
+fi
 
 echo
-echo "smoke: PASSED"
+echo "smoke: PASSED ($STACKS)"
 printf '  base image   %-10s %8ss (build-base.sh)\n' "$(image_mb "$BASE")" "$t_base"
 printf '  mesh image   %-10s %8ss (podman build%s)\n' "$(image_mb "$IMAGE")" "$t_build" \
     "${NO_CACHE:+ --no-cache}"
-printf '  all ready    %8ss after up was typed (the up command took %ss; meshd: %s)\n' \
-    "$t_ready" "$t_upcmd" "${summary##*mesh }"
-printf '  clean stop   %8ss\n' "$t_stop"
+printf '%s\n' "${results[@]}"
