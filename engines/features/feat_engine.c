@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "feat_ind.h"
-#include "feat_symtab.h"
+#include "mesh_symtab.h"
 #include "mesh_error.h"
 
 /* Per-symbol state; ring buffers live in the engine's one double array. */
@@ -32,7 +32,7 @@ typedef struct feat_sym {
 struct feat_engine {
     feat_config cfg;
     double rvol_scale; /* sqrt(bars_per_year / rvol_window) */
-    feat_symtab *tab;
+    mesh_symtab *tab;
     feat_sym *syms;
     double *rings; /* per symbol: sma_period + bb_period + rvol_window */
 };
@@ -126,7 +126,7 @@ int feat_open(feat_engine **out, const feat_config *cfg, const char **why)
     e->cfg.bars_per_year = bpy;
     e->rvol_scale = sqrt(bpy / cfg->rvol_window);
     size_t per = (size_t)cfg->sma_period + cfg->bb_period + cfg->rvol_window;
-    int rc = feat_symtab_open(&e->tab, cfg->max_symbols);
+    int rc = mesh_symtab_open(&e->tab, cfg->max_symbols);
     if (rc < 0)
         goto fail;
     rc = MESH_ENOMEM;
@@ -149,7 +149,7 @@ void feat_close(feat_engine *e)
         return;
     free(e->rings);
     free(e->syms);
-    feat_symtab_close(e->tab);
+    mesh_symtab_close(e->tab);
     free(e);
 }
 
@@ -157,7 +157,7 @@ static void fill_vector(const feat_engine *e, uint32_t slot, uint64_t ts, feat_v
 {
     const feat_sym *s = &e->syms[slot];
     uint32_t r = 0;
-    memcpy(v->symbol, feat_symtab_name(e->tab, slot), sizeof(v->symbol));
+    memcpy(v->symbol, mesh_symtab_name(e->tab, slot), sizeof(v->symbol));
     v->ts_ns = ts;
     v->bars = s->bars;
     v->trades = s->trades;
@@ -237,7 +237,7 @@ static void bar_close(feat_engine *e, uint32_t slot)
 static int lookup(feat_engine *e, const char *symbol, uint64_t ts)
 {
     int added;
-    int slot = feat_symtab_get(e->tab, symbol, 1, &added);
+    int slot = mesh_symtab_get(e->tab, symbol, 1, &added);
     if (slot < 0)
         return slot;
     if (added)
@@ -309,7 +309,7 @@ int feat_flush(feat_engine *e, uint64_t now_ns)
     int closed = 0;
     if (e->cfg.bar_ns == 0)
         return 0;
-    uint32_t n = feat_symtab_count(e->tab);
+    uint32_t n = mesh_symtab_count(e->tab);
     for (uint32_t i = 0; i < n; i++) {
         feat_sym *s = &e->syms[i];
         if (!s->bar_open)
@@ -325,7 +325,7 @@ int feat_flush(feat_engine *e, uint64_t now_ns)
 
 int feat_get(const feat_engine *e, const char *symbol, feat_vector *out)
 {
-    int slot = feat_symtab_get(e->tab, symbol, 0, NULL);
+    int slot = mesh_symtab_get(e->tab, symbol, 0, NULL);
     if (slot < 0)
         return slot;
     fill_vector(e, (uint32_t)slot, e->syms[slot].last_ts, out);
@@ -334,5 +334,5 @@ int feat_get(const feat_engine *e, const char *symbol, feat_vector *out)
 
 uint32_t feat_symbols(const feat_engine *e)
 {
-    return feat_symtab_count(e->tab);
+    return mesh_symtab_count(e->tab);
 }

@@ -8,7 +8,7 @@
 
 #include "mesh_error.h"
 #include "vpin_stats.h"
-#include "vpin_symtab.h"
+#include "mesh_symtab.h"
 
 typedef struct vpin_sym {
     uint64_t last_ts, trades, bars, bucketed_bars, buckets;
@@ -28,7 +28,7 @@ struct vpin_engine {
     vpin_params p;
     vpin_emit_fn emit;
     void *emit_ctx;
-    vpin_symtab *tab;
+    mesh_symtab *tab;
     vpin_sym *syms;
     double *rings; /* per symbol: S + n + cdf_window + 2 * lambda_window */
     size_t ring_per_sym;
@@ -92,7 +92,7 @@ int vpin_open(vpin_engine **out, const vpin_params *p, vpin_emit_fn emit, void *
     e->emit = emit;
     e->emit_ctx = emit_ctx;
     e->ring_per_sym = (size_t)p->sigma_bars + p->window + p->cdf_window + 2 * p->lambda_window;
-    rc = vpin_symtab_open(&e->tab, p->max_symbols);
+    rc = mesh_symtab_open(&e->tab, p->max_symbols);
     if (rc < 0)
         goto fail;
     rc = MESH_ENOMEM;
@@ -115,7 +115,7 @@ void vpin_close(vpin_engine *e)
         return;
     free(e->rings);
     free(e->syms);
-    vpin_symtab_close(e->tab);
+    mesh_symtab_close(e->tab);
     free(e);
 }
 
@@ -140,7 +140,7 @@ static void bucket_complete(vpin_engine *e, uint32_t slot)
 {
     vpin_sym *s = &e->syms[slot];
     vpin_bucket b;
-    memcpy(b.symbol, vpin_symtab_name(e->tab, slot), sizeof(b.symbol));
+    memcpy(b.symbol, mesh_symtab_name(e->tab, slot), sizeof(b.symbol));
     b.index = s->buckets++;
     b.end_ts_ns = s->bar_ts;
     b.buy_volume = s->buy;
@@ -229,7 +229,7 @@ int vpin_on_trade(vpin_engine *e, const char *symbol, uint64_t ts_ns, double pri
     if (!positive(price) || !positive(size))
         return MESH_EINVAL;
     int added;
-    int slot = vpin_symtab_get(e->tab, symbol, 1, &added);
+    int slot = mesh_symtab_get(e->tab, symbol, 1, &added);
     if (slot < 0)
         return slot;
     vpin_sym *s = &e->syms[slot];
@@ -256,7 +256,7 @@ int vpin_on_trade(vpin_engine *e, const char *symbol, uint64_t ts_ns, double pri
 int vpin_flush(vpin_engine *e, uint64_t now_ns)
 {
     int closed = 0;
-    uint32_t n = vpin_symtab_count(e->tab);
+    uint32_t n = mesh_symtab_count(e->tab);
     for (uint32_t i = 0; i < n; i++) {
         vpin_sym *s = &e->syms[i];
         /* bar [id B, (id+1) B) has ended once now >= (id+1) B */
@@ -270,7 +270,7 @@ int vpin_flush(vpin_engine *e, uint64_t now_ns)
 
 int vpin_get(const vpin_engine *e, const char *symbol, vpin_symbol_stats *out)
 {
-    int slot = vpin_symtab_get(e->tab, symbol, 0, NULL);
+    int slot = mesh_symtab_get(e->tab, symbol, 0, NULL);
     if (slot < 0)
         return slot;
     const vpin_sym *s = &e->syms[slot];
@@ -290,5 +290,5 @@ int vpin_get(const vpin_engine *e, const char *symbol, vpin_symbol_stats *out)
 
 uint32_t vpin_symbols(const vpin_engine *e)
 {
-    return vpin_symtab_count(e->tab);
+    return mesh_symtab_count(e->tab);
 }

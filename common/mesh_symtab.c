@@ -1,28 +1,28 @@
 /* Symbol table: linear probing over a power-of-two array of slot indices, at
  * most half full; keys are the symbols zero-padded to 16 bytes. */
-#include "vpin_symtab.h"
+#include "mesh_symtab.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "mesh_error.h"
 
-typedef struct vpin_key {
+typedef struct symtab_key {
     char s[16];
-} vpin_key;
+} symtab_key;
 
-struct vpin_symtab {
+struct mesh_symtab {
     uint32_t capacity, count, mask;
-    int32_t *index; /* mask + 1 entries: slot number or -1 */
-    vpin_key *keys; /* capacity entries, by slot */
+    int32_t *index;   /* mask + 1 entries: slot number or -1 */
+    symtab_key *keys; /* capacity entries, by slot */
 };
 
-int vpin_symtab_open(vpin_symtab **out, uint32_t capacity)
+int mesh_symtab_open(mesh_symtab **out, uint32_t capacity)
 {
     *out = NULL;
     if (capacity == 0 || capacity > (1u << 28))
         return MESH_EINVAL;
-    vpin_symtab *t = calloc(1, sizeof(*t));
+    mesh_symtab *t = calloc(1, sizeof(*t));
     if (t == NULL)
         return MESH_ENOMEM;
     uint32_t size = 4;
@@ -41,11 +41,11 @@ int vpin_symtab_open(vpin_symtab **out, uint32_t capacity)
     *out = t;
     return 0;
 fail:
-    vpin_symtab_close(t);
+    mesh_symtab_close(t);
     return MESH_ENOMEM;
 }
 
-void vpin_symtab_close(vpin_symtab *t)
+void mesh_symtab_close(mesh_symtab *t)
 {
     if (t == NULL)
         return;
@@ -54,7 +54,7 @@ void vpin_symtab_close(vpin_symtab *t)
     free(t);
 }
 
-static uint32_t key_hash(const vpin_key *k)
+static uint32_t key_hash(const symtab_key *k)
 {
     uint64_t a, b;
     memcpy(&a, k->s, 8);
@@ -63,13 +63,13 @@ static uint32_t key_hash(const vpin_key *k)
     return (uint32_t)(h >> 32);
 }
 
-int vpin_symtab_get(vpin_symtab *t, const char *symbol, int create, int *added)
+int mesh_symtab_get(mesh_symtab *t, const char *symbol, int create, int *added)
 {
-    vpin_key k;
-    size_t len = strnlen(symbol, VPIN_SYMBOL_MAX + 1);
+    symtab_key k;
+    size_t len = strnlen(symbol, MESH_SYMBOL_MAX + 1);
     if (added != NULL)
         *added = 0;
-    if (len == 0 || len > VPIN_SYMBOL_MAX)
+    if (len == 0 || len > MESH_SYMBOL_MAX)
         return MESH_EINVAL;
     memset(&k, 0, sizeof(k));
     memcpy(k.s, symbol, len);
@@ -92,12 +92,12 @@ int vpin_symtab_get(vpin_symtab *t, const char *symbol, int create, int *added)
     }
 }
 
-const char *vpin_symtab_name(const vpin_symtab *t, uint32_t slot)
+const char *mesh_symtab_name(const mesh_symtab *t, uint32_t slot)
 {
     return slot < t->count ? t->keys[slot].s : "";
 }
 
-uint32_t vpin_symtab_count(const vpin_symtab *t)
+uint32_t mesh_symtab_count(const mesh_symtab *t)
 {
     return t->count;
 }
