@@ -98,7 +98,7 @@ typedef struct mb_transport {
     const char *name;
     const char *what;
     unsigned flags;
-    int (*setup)(mb_case *c);
+    int (*setup)(mb_case *c); /* teardown runs even when setup fails half-way */
     void (*teardown)(mb_case *c);
     int (*open)(mb_case *c, mb_ep **out);
     void (*close)(mb_ep *ep);

@@ -289,7 +289,7 @@ int mb_run_case(const mb_opts *o, const mb_transport *tr, size_t payload, mb_res
     int rc = tr->setup ? tr->setup(&c) : 0;
     if (rc != 0) {
         mesh_error("%s %zu B: setup: %s", tr->name, payload, mesh_strerror(rc));
-        goto out_unmap;
+        goto out_teardown; /* teardowns accept a partial setup */
     }
     c.deadline_ns = mesh_now_ns() + case_timeout_ns(o);
     rc = run_forked(&c);
@@ -298,9 +298,9 @@ int mb_run_case(const mb_opts *o, const mb_transport *tr, size_t payload, mb_res
                    mesh_strerror(rc));
     else
         fill_result(&c, res);
+out_teardown:
     if (tr->teardown)
         tr->teardown(&c);
-out_unmap:
     munmap(sh, sizeof(*sh));
     return rc;
 }
