@@ -89,6 +89,48 @@ static inline void ring_prefetch_read(bus_ring *r)
         __builtin_prefetch(r->data + (r->pf_read & r->mask), 0, 3);
 }
 
+/* Producer: makes every commit so far visible to the consumer and rings its
+ * doorbell if it sleeps. */
+static void ring_publish(bus_ring *r)
+{
+    struct ring_shm *s = r->shm;
+    /* next_seq before head: a producer killed in between leaves a gap in the
+     * sequence (never a duplicate) and no lost record. */
+    bus_store_64(&s->next_seq, r->next_seq);
+    bus_store_64(&s->bytes, r->bytes);
+    /* Release: the headers and payloads written before are visible before the
+     * new head. Pairs with the acquire load of head in ring_reload_head
+     * (consumer), bus_ring_observe and bus_ring_stats_get (tools). */
+    bus_store_rel_64(&s->head, r->head);
+    r->published = r->head;
+    if (r->db != NULL && bus_doorbell_notify(r->db))
+        bus_add_64(&s->wakeups, 1);
+}
+
+int bus_ring_flush(bus_ring *r)
+{
+    if (r->pstate == 0)
+        return MESH_ESTATE;
+    if (r->published != r->head)
+        ring_publish(r);
+    return 0;
+}
+
+int bus_ring_set_publish_batch(bus_ring *r, uint32_t bytes)
+{
+    if (r->pstate != RING_P_IDLE)
+        return MESH_ESTATE;
+    if (bytes > r->cap / 4)
+        return MESH_EINVAL;
+    bus_ring_flush(r);
+    /* Observers must see the batch (how far past head the producer may be
+     * writing) before this producer starts deferring: store, then full fence. */
+    bus_store_32(&r->shm->publish_batch, bytes);
+    bus_fence_full();
+    r->publish_batch = bytes;
+    return 0;
+}
+
 int bus_ring_claim(bus_ring *r, size_t len, void **ptr)
 {
     if (r->pstate != RING_P_IDLE)
@@ -104,8 +146,13 @@ int bus_ring_claim(bus_ring *r, size_t len, void **ptr)
         int rc = ring_reload_tail(r);
         if (rc < 0)
             return rc;
-        if (pos + total - r->tail_cache > r->cap)
+        if (pos + total - r->tail_cache > r->cap) {
+            /* Full: whatever is still unpublished must reach the consumer,
+             * or it could never free the space we are waiting for. */
+            if (r->published != r->head)
+                ring_publish(r);
             return MESH_EAGAIN;
+        }
     }
     if (need > room) {
         /* Padding record; becomes visible only with the commit's head store. */
@@ -139,17 +186,8 @@ int bus_ring_commit(bus_ring *r, uint32_t type, uint32_t flags, size_t used_len)
     r->next_seq = seq + 1;
     r->bytes += used_len;
     r->head = r->claim_pos + ring_rec_size(used_len);
-    struct ring_shm *s = r->shm;
-    /* next_seq before head: a producer killed in between leaves a gap in the
-     * sequence (never a duplicate) and no lost record. */
-    bus_store_64(&s->next_seq, seq + 1);
-    bus_store_64(&s->bytes, r->bytes);
-    /* Release: the header and payload written above are visible before the
-     * new head. Pairs with the acquire load of head in ring_reload_head
-     * (consumer), bus_ring_observe and bus_ring_stats_get (tools). */
-    bus_store_rel_64(&s->head, r->head);
-    if (r->db != NULL && bus_doorbell_notify(r->db))
-        bus_add_64(&s->wakeups, 1);
+    if (r->head - r->published >= r->publish_batch)
+        ring_publish(r);
     ring_prefetch_write(r);
     return 0;
 }

@@ -126,11 +126,28 @@ void bus_ring_set_wait(bus_ring *r, const bus_wait_cfg *cfg);
  * MESH_ECORRUPT if the consumer position in shm is inconsistent. */
 int bus_ring_claim(bus_ring *r, size_t len, void **ptr);
 
-/* Producer: publishes the claimed record with `used_len` <= claimed payload
- * bytes (release store of head), assigns the next sequence number, rings the
- * doorbell if set. Returns 0, MESH_EINVAL (used_len too big or type is
- * BUS_RING_TYPE_PAD; the claim stays open) or MESH_ESTATE (no claim). */
+/* Producer: commits the claimed record with `used_len` <= claimed payload
+ * bytes and assigns the next sequence number; publishes it (release store of
+ * head) and rings the doorbell if set -- at once by default, or, in publish
+ * batch mode, once a batch of bytes is committed. Returns 0, MESH_EINVAL
+ * (used_len too big or type is BUS_RING_TYPE_PAD; the claim stays open) or
+ * MESH_ESTATE (no claim). */
 int bus_ring_commit(bus_ring *r, uint32_t type, uint32_t flags, size_t used_len);
+
+/* Producer: publish batch mode for streaming. With bytes > 0, head is stored
+ * (one cross-core line transfer for the consumer) only once that many bytes
+ * of records are committed, when a claim finds the ring full, on
+ * bus_ring_flush and on close; 0 (the default, and for every newly attached
+ * producer) publishes each commit. Committed records not yet published are
+ * lost if the producer dies, like an open claim, and the restarted producer
+ * reuses their sequence numbers. Returns 0, MESH_EINVAL (bytes > capacity/4)
+ * or MESH_ESTATE (not an idle producer). Flushes first. */
+int bus_ring_set_publish_batch(bus_ring *r, uint32_t bytes);
+
+/* Producer: publishes every committed record now (a no-op when nothing is
+ * held back). Call before going idle in publish batch mode. Returns 0 or
+ * MESH_ESTATE (not a producer). */
+int bus_ring_flush(bus_ring *r);
 
 /* Producer: abandons the open claim, if any (nothing becomes visible). */
 void bus_ring_abort(bus_ring *r);

@@ -44,7 +44,8 @@ struct ring_shm {
     uint64_t drops;
     uint64_t wakeups;
     int32_t producer_pid;
-    uint8_t pad1[RING_LINE - 52];
+    uint32_t publish_batch; /* bytes a producer may commit before publishing head */
+    uint8_t pad1[RING_LINE - 56];
     /* line 2: consumer-owned */
     uint64_t tail;       /* end of the last released record */
     uint64_t high_water; /* bytes */
@@ -57,6 +58,7 @@ _Static_assert(offsetof(struct ring_shm, capacity) == 8 + 8, "ring header layout
 _Static_assert(offsetof(struct ring_shm, policy) == 28, "ring header layout");
 _Static_assert(offsetof(struct ring_shm, head) == RING_LINE, "producer line offset");
 _Static_assert(offsetof(struct ring_shm, producer_pid) == RING_LINE + 48, "producer line");
+_Static_assert(offsetof(struct ring_shm, publish_batch) == RING_LINE + 52, "producer line");
 _Static_assert(offsetof(struct ring_shm, tail) == 2 * RING_LINE, "consumer line offset");
 _Static_assert(offsetof(struct ring_shm, consumer_pid) == 2 * RING_LINE + 16, "consumer line");
 
@@ -85,10 +87,12 @@ struct bus_ring {
     int role;
     int pstate; /* producer: RING_P_IDLE or RING_P_CLAIMED; 0 for other roles */
     /* producer state */
-    uint64_t head;       /* our committed head (= shm head) */
-    uint64_t tail_cache; /* consumer tail as last loaded */
-    uint64_t claim_pos;  /* where the claimed record header goes */
-    uint64_t claim_len;  /* payload bytes claimed */
+    uint64_t head;          /* our committed head (shm head once published) */
+    uint64_t published;     /* head as last stored in shm */
+    uint32_t publish_batch; /* publish once head - published reaches this (0: every commit) */
+    uint64_t tail_cache;    /* consumer tail as last loaded */
+    uint64_t claim_pos;     /* where the claimed record header goes */
+    uint64_t claim_len;     /* payload bytes claimed */
     uint64_t next_seq;
     uint64_t bytes;
     uint64_t pf_write; /* lines before this position were prefetched for writing */

@@ -116,8 +116,9 @@ static void ring_init_handle(bus_ring *r, void *mem, enum bus_ring_role role)
     bus_wait_cfg_default(&r->wait);
     if (role == BUS_RING_PRODUCER) {
         r->pstate = RING_P_IDLE;
-        r->head = bus_load_64(&s->head);
+        r->head = r->published = bus_load_64(&s->head);
         r->tail_cache = bus_load_acq_64(&s->tail);
+        bus_store_32(&s->publish_batch, 0); /* a new producer publishes every commit */
         r->next_seq = bus_load_64(&s->next_seq);
         r->bytes = bus_load_64(&s->bytes);
         bus_store_32((uint32_t *)&s->producer_pid, (uint32_t)getpid());
@@ -198,6 +199,8 @@ void bus_ring_close(bus_ring *r)
 {
     if (r == NULL)
         return;
+    if (r->role == BUS_RING_PRODUCER)
+        bus_ring_flush(r);
     bus_shm_close(r->seg);
     free(r);
 }
@@ -250,10 +253,13 @@ int bus_ring_stats_get(const bus_ring *r, bus_ring_stats *st)
 }
 
 /* Observer: the producer may be writing anywhere below head + this many
- * bytes (one claim in flight, plus the padding record before a wrap). */
+ * bytes (one claim in flight, the padding record before a wrap, and what a
+ * publish batch holds back). */
 static uint64_t ring_write_guard(const bus_ring *r)
 {
-    return 2 * ring_rec_size(r->max_record);
+    /* A producer in publish-batch mode may also have up to a batch of
+     * committed, not yet published records past head. */
+    return 2 * ring_rec_size(r->max_record) + bus_load_32(&r->shm->publish_batch);
 }
 
 /* Observer: 1 if the bytes at pos cannot have been overwritten: either the

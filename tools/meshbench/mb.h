@@ -35,8 +35,9 @@ typedef struct mb_opts {
     int cpu_a, cpu_b;
     bool json;
     enum mb_clock_kind clock;
-    size_t ring_bytes;  /* data capacity of each ring */
-    unsigned timeout_s; /* per case; 0 = derived from the counts */
+    size_t ring_bytes;      /* data capacity of each ring */
+    uint32_t publish_batch; /* ring throughput: producer publish batch in bytes (0 = each commit) */
+    unsigned timeout_s;     /* per case; 0 = derived from the counts */
 } mb_opts;
 
 #define MB_MAX_REPEAT 16
@@ -104,6 +105,9 @@ typedef struct mb_transport {
     void (*close)(mb_ep *ep);
     int (*send)(mb_ep *ep, const uint8_t *buf, size_t len);
     int (*recv)(mb_ep *ep, uint8_t *buf, size_t cap, size_t *len);
+    /* Optional: the producer enters (on = 1) and leaves (on = 0, which must
+     * flush) one-directional streaming, e.g. to batch the ring's publication. */
+    int (*stream)(mb_ep *ep, int on);
 } mb_transport;
 
 #define MB_TR_THREADS  0x1u /* both roles are threads of one process */

@@ -103,18 +103,22 @@ static int lat_echo(mb_case *c, mb_ep *ep, uint8_t *buf, size_t cap)
 static int tput_produce(mb_case *c, mb_ep *ep, uint8_t *buf, unsigned rep)
 {
     uint64_t n = c->opts->messages, budget = c->opts->budget_ms * 1000000ull;
+    int rc = c->tr->stream ? c->tr->stream(ep, 1) : 0;
+    if (rc != 0)
+        return mb_fail(c, rc, "stream start: %s", mesh_strerror(rc));
     uint64_t t0 = mesh_now_ns();
     mb_store_rel_64(&c->sh->t_start[rep], t0);
     for (uint64_t i = 0; i <= n; i++) {
         bool end = i == n || ((i & 1023) == 1023 && mesh_now_ns() - t0 > budget);
         put_seq(buf, end ? MB_SEQ_END : i);
-        int rc = c->tr->send(ep, buf, c->payload);
+        rc = c->tr->send(ep, buf, c->payload);
         if (rc != 0)
             return mb_fail(c, rc, "stream send %llu: %s", (unsigned long long)i, mesh_strerror(rc));
         if (end)
             break;
     }
-    return 0;
+    rc = c->tr->stream ? c->tr->stream(ep, 0) : 0; /* flushes the end marker */
+    return rc == 0 ? 0 : mb_fail(c, rc, "stream end: %s", mesh_strerror(rc));
 }
 
 /* Role B: receive and check messages until the end marker, then stamp the

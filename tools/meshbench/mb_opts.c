@@ -29,6 +29,9 @@ static void usage(FILE *f)
         "  --cpus A,B       CPUs for role A (pinger/producer) and B (echo/consumer), default 0,1\n"
         "  --clock K        tsc (calibrated against CLOCK_MONOTONIC, default) or mono\n"
         "  --ring-bytes N   data capacity of each ring, power of two (default 1048576)\n"
+        "  --publish-batch B  ring throughput streams publish the head every B bytes\n"
+        "                   of records (default 16384; 0 = every commit); latency\n"
+        "                   ping-pongs always publish every commit\n"
         "  --timeout S      seconds allowed per case before it is killed (default: from counts)\n"
         "  --json           one JSON object per result line on stdout\n"
         "  --help           this text\n\ntransports:\n",
@@ -140,6 +143,7 @@ static void set_defaults(mb_opts *o)
     o->cpu_b = mesh_cpu_count() > 1 ? 1 : 0;
     o->clock = MB_CLOCK_TSC;
     o->ring_bytes = 1u << 20;
+    o->publish_batch = 16384;
 }
 
 enum {
@@ -151,6 +155,7 @@ enum {
     OPT_CPUS,
     OPT_CLOCK,
     OPT_RING,
+    OPT_PUBLISH,
     OPT_TIMEOUT,
     OPT_JSON,
     OPT_HELP,
@@ -169,6 +174,7 @@ static const struct option long_opts[] = {
     {"cpus", required_argument, NULL, OPT_CPUS},
     {"clock", required_argument, NULL, OPT_CLOCK},
     {"ring-bytes", required_argument, NULL, OPT_RING},
+    {"publish-batch", required_argument, NULL, OPT_PUBLISH},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"json", no_argument, NULL, OPT_JSON},
     {"help", no_argument, NULL, OPT_HELP},
@@ -209,6 +215,10 @@ static int parse_one(mb_opts *o, int opt, const char *arg, bool *warm_set)
         if (rc == 0 && (v & (v - 1)) != 0)
             return bad("--ring-bytes", "%s is not a power of two", arg);
         o->ring_bytes = (size_t)v;
+        return rc;
+    case OPT_PUBLISH:
+        rc = parse_u64("--publish-batch", arg, 0, UINT32_MAX, &v);
+        o->publish_batch = (uint32_t)v;
         return rc;
     case OPT_TIMEOUT:
         rc = parse_u64("--timeout", arg, 1, 86400, &v);

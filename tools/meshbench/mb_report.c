@@ -67,8 +67,8 @@ void mb_report_header(const mb_opts *o)
             o->warmup);
     fprintf(f,
             "throughput: median of %u streams of up to %" PRIu64 " messages or %" PRIu64
-            " ms; ring %zu bytes\n",
-            o->repeat, o->messages, o->budget_ms, o->ring_bytes);
+            " ms; ring %zu bytes, streams publish every %u bytes\n",
+            o->repeat, o->messages, o->budget_ms, o->ring_bytes, o->publish_batch);
     if (!o->json)
         printf("%-11s %6s %7s %7s %8s %9s %8s %8s %15s %8s %6s %7s\n", "transport", "bytes",
                "p50_ns", "p99_ns", "p999_ns", "max_ns", "samples", "Mmsg/s", "(min..max)", "MB/s",
