@@ -8,7 +8,7 @@
 # usage: tools/container/smoke.sh [--no-cache] [--stacks LIST]
 #   --no-cache      rebuild the mesh image from scratch (to time a full build)
 #   --stacks LIST   comma-separated: simple (deploy/compose.yaml), multihost
-#                   (deploy/compose.multihost.yaml); default simple,multihost
+#                   (deploy/compose.multihost.yaml); default simple
 # environment: MESH_SMOKE_READY_S (default 120), MESH_SMOKE_TAIL_S (default 90),
 #              MESH_SMOKE_JOBS (ninja jobs in the image build, default 2)
 set -euo pipefail
@@ -19,7 +19,7 @@ BASE=localhost/mesh-base:bookworm
 READY_S=${MESH_SMOKE_READY_S:-120}
 TAIL_S=${MESH_SMOKE_TAIL_S:-90}
 JOBS=${MESH_SMOKE_JOBS:-2}
-STACKS=simple,multihost
+STACKS=simple
 NO_CACHE=()
 while [ $# -gt 0 ]; do
     case "$1" in
