@@ -131,7 +131,8 @@ stack_up() {
 }
 
 # all_ready CONTAINER EXPECTED: one-line summary; status 0 when meshd reports the mesh ready
-# and every engine named in EXPECTED is in state ready.
+# and every engine named in EXPECTED is in state ready, 2 when an engine has failed (meshd
+# gave up restarting it), 1 otherwise.
 all_ready() {
     podman exec "$1" meshctl status --json 2>/dev/null | EXPECTED="$2" python3 -c '
 import json, os, sys
@@ -143,18 +144,24 @@ states = {e["name"]: e["state"] for e in s.get("engines", [])}
 want = os.environ["EXPECTED"].split() + [n for n in states if n not in os.environ["EXPECTED"].split()]
 print(" ".join("%s=%s" % (n, states.get(n, "missing")) for n in want),
       "mesh ready_ms=%s" % s.get("ready_ms", "-"))
+if "failed" in states.values():
+    sys.exit(2)
 sys.exit(0 if s.get("ready") and all(states.get(n) == "ready" for n in want) else 1)'
 }
 
 # wait_ready CONTAINER: bounded wait until every engine of its config is ready.
 wait_ready() {
-    local c=$1 expected deadline
+    local c=$1 expected deadline st
     # meshd --check prints the engines it will start ("start order: a b c").
     expected=$(podman exec "$c" meshd --config /etc/mesh/mesh.yaml --check | sed -n 's/.*start order: //p')
     [ -n "$expected" ] || fail "$c: meshd --check in the container listed no engines"
     step "$c: waiting up to ${READY_S}s for every engine ready: $expected"
     deadline=$(($(date +%s) + READY_S))
-    until summary=$(all_ready "$c" "$expected"); do
+    while :; do
+        st=0
+        summary=$(all_ready "$c" "$expected") || st=$?
+        [ "$st" -ne 0 ] || break
+        [ "$st" -ne 2 ] || fail "$c: an engine failed: $summary"
         [ "$(date +%s)" -lt "$deadline" ] || fail "$c: not all ready after ${READY_S}s: $summary"
         [ "$(podman inspect --format '{{.State.Running}}' "$c")" = true ] ||
             fail "$c: the container stopped while starting: $summary"
