@@ -75,11 +75,19 @@ conf_ensure() {
     local section=$1 key=$2 line=$3 cur tmp
     cur=$(conf_get "$section" "$key")
     if [ -n "$cur" ]; then
-        log "containers.conf: [$section] already has '$cur' (left as is)"
+        if [ "${cur// /}" = "${line// /}" ]; then
+            log "containers.conf: [$section] already has '$cur'"
+        else
+            log "containers.conf: warning: [$section] has '$cur', not '$line' (left as is:" \
+                "the administrator's choice)"
+        fi
         return
     fi
-    [ -f "$CONF" ] || printf '# podman settings for the engine mesh (tools/container/build-base.sh)\n' >"$CONF"
-    [ -f "$CONF.mesh-orig" ] || cp -p "$CONF" "$CONF.mesh-orig"
+    if [ ! -f "$CONF" ]; then
+        printf '# podman settings for the engine mesh (tools/container/build-base.sh)\n' >"$CONF"
+    elif [ ! -f "$CONF.mesh-orig" ]; then
+        cp -p "$CONF" "$CONF.mesh-orig" # the administrator's file, before our first change
+    fi
     tmp=$(mktemp "$CONF.XXXXXX")
     if grep -qE "^[[:space:]]*\\[$section\\][[:space:]]*$" "$CONF"; then
         awk -v s="[$section]" -v l="$line" '
