@@ -13,6 +13,10 @@
 #define MESH_CFG_MAX_PEERS   16
 #define MESH_CFG_MAX_TYPES   32 /* message types per route */
 
+/* The engine that carries off-host routes over nng (meshd adds it): the
+ * local end of such a route exchanges records with it through a ring. */
+#define MESH_BRIDGE_ENGINE "bridge"
+
 enum mesh_restart { MESH_RESTART_PERMANENT, MESH_RESTART_TRANSIENT, MESH_RESTART_TEMPORARY };
 enum mesh_escalation { MESH_ESCALATE_LEAVE_DOWN, MESH_ESCALATE_STOP_MESH };
 enum mesh_strategy { MESH_STRATEGY_ONE_FOR_ONE, MESH_STRATEGY_REST_FOR_ONE };

@@ -13,7 +13,8 @@
 /* Loads and validates `path`. Returns 0 and *out (mesh_config_free), or an
  * error with every problem, one "file:line:col: what" per line, in err.
  * search_path: colon-separated directories for binaries without a '/'
- * (may be NULL). */
+ * (may be NULL). A mesh with off-host routes or mesh.listen gets the engine
+ * "bridge" (mesh-bridge, bridge/bridge_cfg.h) added, first in start order. */
 int sup_config_load(mesh_config **out, const char *path, const char *search_path, char *err,
                     size_t errlen);
 

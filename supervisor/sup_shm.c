@@ -40,9 +40,9 @@ int sup_rings_create(sup_rings *rs, const mesh_config *cfg, int reuse)
 {
     memset(rs, 0, sizeof(*rs));
     for (int i = 0; i < cfg->nroutes; i++) {
+        /* Off-host routes get a ring too: between the local engine and the
+         * bridge, which carries it over nng. */
         const mesh_route_cfg *rt = &cfg->routes[i];
-        if (rt->peer >= 0)
-            continue; /* off-host: carried by nng, no ring here */
         sup_ring *r = &rs->r[rs->n];
         r->route = i;
         int rc = bus_shm_name(r->name, sizeof(r->name), cfg->name, "ring", rt->from, rt->to);

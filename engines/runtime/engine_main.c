@@ -223,7 +223,9 @@ static int attach_outputs(engine *e)
         out->to = r->to;
         out->drop = r->policy == MESH_POLICY_DROP;
         out->max_record = bus_ring_max_record(out->ring);
-        rc = bus_shm_name(ctl, sizeof(ctl), e->cfg->name, "ctl", r->to, NULL);
+        /* The consumer is r->to, or the bridge when r->to runs on a peer. */
+        const char *consumer = r->peer >= 0 ? MESH_BRIDGE_ENGINE : r->to;
+        rc = bus_shm_name(ctl, sizeof(ctl), e->cfg->name, "ctl", consumer, NULL);
         if (rc == 0)
             rc = bus_ctl_open(&out->peer_ctl, ctl, BUS_CTL_RW);
         if (rc < 0)

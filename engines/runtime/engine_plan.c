@@ -44,10 +44,8 @@ static int plan_route(engine_plan *p, const mesh_config *cfg, int ri, char *err,
     int is_in = r->to_engine == p->self, is_out = r->from_engine == p->self;
     if (!is_in && !is_out)
         return 0;
-    if (r->peer >= 0)
-        return plan_fail(err, errlen, cfg, r,
-                         "goes through a peer: off-host routes need the nng bridge, which the "
-                         "engine runtime does not provide yet");
+    /* An off-host route (peer >= 0) is a ring to or from the local bridge
+     * engine, the same for this engine as a local route. */
     if (is_in) {
         if (p->ninputs == ENGINE_MAX_INPUTS)
             return plan_fail(err, errlen, cfg, r, "too many input routes for one engine (max 32)");

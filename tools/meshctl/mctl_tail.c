@@ -56,7 +56,7 @@ static int open_rings(const mesh_config *cfg, uint32_t type, tail_ring *tr, int 
     *n = 0;
     for (int i = 0; i < cfg->nroutes; i++) {
         const mesh_route_cfg *rt = &cfg->routes[i];
-        if (rt->peer >= 0 || !route_carries(rt, type))
+        if (!route_carries(rt, type))
             continue;
         char name[256];
         int rc = bus_shm_name(name, sizeof(name), cfg->name, "ring", rt->from, rt->to);
