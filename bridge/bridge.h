@@ -69,10 +69,14 @@ int bridge_alive(const bridge *b, uint64_t now_ns, uint64_t stale_ns);
 
 /* Stops: receiving ends at once (unacknowledged frames are resent by the
  * peer later); sending continues until every wait route is acknowledged or
- * drain_ns passed. Joins the threads and closes the sockets. Idempotent. */
+ * drain_ns passed. Joins the threads; the sockets stay open (no more
+ * traffic flows) until bridge_close or process exit. Idempotent. */
 void bridge_stop(bridge *b, uint64_t drain_ns);
 
-/* bridge_stop(b, 0) if needed, then frees. Accepts NULL. */
+/* bridge_stop(b, 0) if needed, closes the sockets, frees. Accepts NULL.
+ * Known issue: with libnng 1.5.2 (Debian 12) nng_close can hang when the
+ * socket recently carried traffic (nanomsg/nng#1543, fixed upstream much
+ * later), so the daemon and the benchmark exit after bridge_stop instead. */
 void bridge_close(bridge *b);
 
 /* The port a "tcp://host:0" listener was bound to (0 if none). */

@@ -191,7 +191,10 @@ static int add_in(bridge *b, const bridge_route_def *d, bridge_slot *slot, char 
         r->types[i] = d->types[i];
     snprintf(r->from, sizeof(r->from), "%s", d->from);
     snprintf(r->to, sizeof(r->to), "%s", d->to);
-    bridge_in_init(b, r);
+    if (bridge_in_init(b, r) < 0) {
+        free(r);
+        return MESH_ENOMEM;
+    }
     b->in[b->nin++] = r;
     return 0;
 }

@@ -44,7 +44,8 @@ typedef struct bridge_out {
     int reliable;
     int disabled;      /* corrupt ring: nothing more is read */
     uint64_t cursor;   /* observer position of the next record to send (0 = tail) */
-    uint64_t prev;     /* seq of the last record sent (0 = unknown) */
+    uint64_t prev;     /* seq of the last record sent (or dropped) before the next frame */
+    int prev_known;    /* 0 after a restart: the next frame starts at its first record */
     uint64_t hi_sent;  /* highest seq ever sent (resend accounting) */
     uint64_t released; /* seq of the last record freed in the ring */
     uint32_t sync;     /* resend generation */
@@ -72,9 +73,13 @@ typedef struct bridge_in {
     bridge_rxseq seq;
     bridge_ackq ackq;
     uint64_t ring_next; /* sequence number the ring gives the next commit */
+    uint64_t head_pos;  /* ring position after our last commit (we are the producer) */
+    uint64_t cap;       /* ring capacity */
+    int resynced;       /* head_pos once disagreed with the ring: logged */
     uint64_t acked;     /* last seq acknowledged to the sender */
     uint64_t ack_ns;    /* when the last ack went out */
     uint64_t nack_ns;   /* when the last nack went out */
+    uint64_t frame_ns;  /* when the last frame arrived */
     nng_pipe pipe;      /* the connection frames last came from */
     char from[MESH_NAME_MAX], to[MESH_NAME_MAX];
     bridge_ratelog log_gap, log_bad;
@@ -110,8 +115,9 @@ void bridge_out_init(bridge *b, bridge_out *r);
 /* Send side: an ack frame received on a link (nng callback thread). */
 void bridge_link_on_ack(bridge_link *l, const bridge_frame_hdr *h);
 
-/* Receive side: per-route restore from the state slot. */
-void bridge_in_init(bridge *b, bridge_in *r);
+/* Receive side: per-route restore from the state slot, ack queue sized to
+ * the ring. Returns 0 or MESH_ENOMEM. */
+int bridge_in_init(bridge *b, bridge_in *r);
 
 /* Atomic helpers over bus_atomic (relaxed unless stated). */
 uint64_t bridge_atomic_get(const uint64_t *p);

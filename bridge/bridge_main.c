@@ -51,6 +51,7 @@ typedef struct daemon_state {
     int nring, nctl;
     int ready_fd;
     uint64_t in_seen, out_seen; /* route totals already added to the control block */
+    int started;                /* bridge_start was called */
     bridge_opts opts;
     char name[MESH_NAME_MAX];
 } daemon_state;
@@ -327,8 +328,17 @@ static int run_until_signal(daemon_state *d, const sigset_t *sigs)
     }
 }
 
+/* After bridge_start, nng callbacks may still run until the process exits
+ * (they ring the control block's doorbell), and nng_close can hang with
+ * libnng 1.5.2 (see bridge.h): the bridge, its sockets and mappings then go
+ * with the process. Before that, everything is released here. */
 static void teardown(daemon_state *d)
 {
+    if (d->ready_fd >= 0)
+        close(d->ready_fd);
+    d->ready_fd = -1;
+    if (d->started)
+        return;
     bridge_close(d->b);
     for (int i = 0; i < d->nring; i++)
         bus_ring_close(d->ring[i]);
@@ -337,8 +347,6 @@ static void teardown(daemon_state *d)
     bridge_state_close(d->st);
     bus_ctl_close(d->ctl);
     mesh_config_free(d->cfg);
-    if (d->ready_fd >= 0)
-        close(d->ready_fd);
 }
 
 static int run(daemon_state *d, int argc, char **argv)
@@ -353,6 +361,7 @@ static int run(daemon_state *d, int argc, char **argv)
         return EXIT_SETUP;
     char err[512] = "";
     int rc = bridge_start(d->b, err, sizeof(err));
+    d->started = 1; /* threads or sockets may exist even when it failed half-way */
     if (rc < 0) {
         mesh_error("%s", err);
         return rc == MESH_EINVAL || rc == MESH_EADDRINUSE ? EXIT_SETUP : EXIT_FAIL;

@@ -238,10 +238,6 @@ void bridge_stop(bridge *b, uint64_t drain_ns)
         pthread_join(b->rx_thread, NULL);
         b->rx_running = 0;
     }
-    if (b->listening)
-        nng_close(b->lsock);
-    b->listening = 0;
-    links_close(b);
 }
 
 void bridge_close(bridge *b)
@@ -249,13 +245,21 @@ void bridge_close(bridge *b)
     if (!b)
         return;
     bridge_stop(b, 0);
+    if (b->listening) {
+        nng_listener_close(b->listener);
+        nng_close(b->lsock);
+    }
+    b->listening = 0;
+    links_close(b);
     for (int i = 0; i < b->nout; i++) {
         if (b->out[i]->pending)
             nng_msg_free(b->out[i]->pending);
         free(b->out[i]);
     }
-    for (int i = 0; i < b->nin; i++)
+    for (int i = 0; i < b->nin; i++) {
+        bridge_ackq_free(&b->in[i]->ackq);
         free(b->in[i]);
+    }
     for (int i = 0; i < b->nlinks; i++)
         if (b->link[i].mu_init)
             pthread_mutex_destroy(&b->link[i].mu);

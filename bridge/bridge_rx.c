@@ -14,19 +14,37 @@
 #include <string.h>
 
 #define RX_CLAIM_NS   10000000ull   /* a blocked push re-checks stop and liveness this often */
-#define RX_REACK_NS   1000000000ull /* repeat the last ack (acks may be lost) */
+#define RX_REACK_NS   1000000000ull /* repeat the last ack (acks may be lost) ... */
+#define RX_REACK_BUSY 50000000ull   /* ... sooner while the route is active */
+#define RX_BUSY_NS    1000000000ull /* "active": a frame arrived within this time */
 #define RX_NACK_NS    20000000ull   /* at most one NACK per route in this time */
 #define RX_FAST_MS    2             /* receive timeout while acks are due */
 #define RX_SLOW_MS    100
 #define RX_LINKCHK_NS 100000000ull
 #define RX_LINGER_MS  50 /* after the last acks, before the socket closes */
 
-void bridge_in_init(bridge *b, bridge_in *r)
+/* The ring's own counters are the authority for what reached it: they stay
+ * right even when the bridge is killed between a commit and a count. */
+static void ring_counters(bridge_in *r, const bus_ring_stats *st)
+{
+    bridge_slot_set(r->slot, BRIDGE_C_RECEIVED, st->messages);
+    bridge_slot_set(r->slot, BRIDGE_C_DROPS, st->drops);
+    bridge_slot_set(r->slot, BRIDGE_C_BYTES, st->bytes);
+}
+
+int bridge_in_init(bridge *b, bridge_in *r)
 {
     bridge_slot *s = r->slot;
     bus_ring_stats st;
     bus_ring_stats_get(r->ring, &st);
+    uint64_t entries = st.capacity / 32; /* smallest record: 24-byte header + 8 */
+    if (entries > BRIDGE_ACKQ_MAX)
+        entries = BRIDGE_ACKQ_MAX;
+    if (bridge_ackq_init(&r->ackq, entries < 16 ? 16 : (unsigned)entries) < 0)
+        return MESH_ENOMEM;
     r->ring_next = st.next_seq;
+    r->head_pos = st.head;
+    r->cap = st.capacity;
     r->seq.known = bridge_word_get(&s->rx_known) != 0;
     r->seq.epoch = bridge_word_get(&s->rx_epoch);
     r->seq.last = bridge_word_get(&s->rx_last);
@@ -37,13 +55,27 @@ void bridge_in_init(bridge *b, bridge_in *r)
         r->seq.last = pend;
         bridge_word_set(&s->rx_last, pend);
     }
-    bridge_ackq_clear(&r->ackq);
     if (r->seq.known && r->seq.last > 0) /* acknowledge it once the consumer caught up */
         bridge_ackq_push(&r->ackq, st.head, r->seq.last);
+    ring_counters(r, &st);
     if (r->seq.known)
         mesh_info("route %s -> %s: resuming after sequence %llu", r->from, r->to,
                   (unsigned long long)r->seq.last);
     (void)b;
+    return 0;
+}
+
+/* The ring position after committing a record of len bytes at head_pos:
+ * records are 8-aligned with a 24-byte header, and one that does not fit
+ * before the end of the data area starts at its beginning after a padding
+ * record (bus_ring.h). Checked against the ring after every frame. */
+static void advance_head(bridge_in *r, uint32_t len)
+{
+    uint64_t need = bridge_ring_rec_bytes(len);
+    uint64_t room = r->cap - (r->head_pos & (r->cap - 1));
+    if (need > room)
+        r->head_pos += room;
+    r->head_pos += need;
 }
 
 static bridge_in *find_route(bridge *b, uint64_t id)
@@ -138,13 +170,11 @@ static int push(bridge *b, bridge_in *r, const bridge_frame_rec *rec)
                 memcpy(p, rec->data, rec->len);
             bus_ring_commit(r->ring, rec->type, rec->flags, rec->len);
             r->ring_next++;
-            bridge_slot_add(s, BRIDGE_C_RECEIVED, 1);
-            bridge_slot_add(s, BRIDGE_C_BYTES, rec->len);
+            advance_head(r, rec->len);
             return 0;
         }
-        if (rc == BUS_RING_DROPPED) {
+        if (rc == BUS_RING_DROPPED) { /* counted by the ring */
             r->ring_next++;
-            bridge_slot_add(s, BRIDGE_C_DROPS, 1);
             return 0;
         }
         if (rc != MESH_ETIMEDOUT) {
@@ -186,6 +216,7 @@ static void apply_records(bridge *b, bridge_in *r, const void *body, size_t len)
         bridge_rxseq_applied(&r->seq, rec.seq);
         bridge_word_set(&r->slot->rx_last, rec.seq);
         bridge_slot_set(r->slot, BRIDGE_C_LAST_SEQ, rec.seq);
+        bridge_ackq_push(&r->ackq, r->head_pos, rec.seq);
     }
 }
 
@@ -230,6 +261,7 @@ static void rx_frame(bridge *b, nng_msg *m)
         return;
     }
     track_pipe(r, nng_msg_get_pipe(m));
+    r->frame_ns = mesh_now_ns();
     bridge_rx_decision d;
     bridge_rxseq_frame(&r->seq, &h, r->reliable, &d);
     if (d.verdict == BRIDGE_RX_NACK)
@@ -251,7 +283,16 @@ static void rx_frame(bridge *b, nng_msg *m)
     bridge_slot_add(r->slot, BRIDGE_C_FRAMES, 1);
     bus_ring_stats st;
     bus_ring_stats_get(r->ring, &st);
-    bridge_ackq_push(&r->ackq, st.head, r->seq.last);
+    ring_counters(r, &st);
+    if (st.head != r->head_pos) { /* should not happen: fall back to the ring's view */
+        if (!r->resynced++)
+            mesh_warn("route %s -> %s: ring %s head %llu, expected %llu: acks now per frame",
+                      r->from, r->to, bus_ring_name(r->ring), (unsigned long long)st.head,
+                      (unsigned long long)r->head_pos);
+        r->head_pos = st.head;
+    }
+    /* covers sequence numbers skipped by a gap at the end of the frame */
+    bridge_ackq_push(&r->ackq, r->head_pos, r->seq.last);
 }
 
 /* Acknowledges what the consumer has released; repeats the last ack now
@@ -273,7 +314,8 @@ static int check_acks(bridge *b, uint64_t now, int link_check)
             }
             due |= r->ackq.n > 0;
         }
-        if (r->acked && now - r->ack_ns > RX_REACK_NS) {
+        uint64_t every = now - r->frame_ns < RX_BUSY_NS ? RX_REACK_BUSY : RX_REACK_NS;
+        if (r->acked && now - r->ack_ns > every) {
             r->ack_ns = now;
             send_ack(b, r, r->acked, r->seq.sync, 0);
         }
@@ -311,15 +353,17 @@ void *bridge_rx_main(void *arg)
         due = check_acks(b, now, link_check);
     }
     /* Last acks for what the consumer took meanwhile (meshd stops the
-     * consumer engines before the bridge), and a moment for nng to put them
-     * on the wire before the socket closes: what is acked is not resent. */
-    uint64_t acked_before = 0, acked_after = 0;
+     * consumer engines before the bridge), and a moment for nng to put
+     * recent ones on the wire before the process exits (the kernel then
+     * resets connections with unread input, dropping unsent output): what is
+     * acked is not resent to the next run. */
+    uint64_t now = mesh_now_ns();
+    check_acks(b, now, 0);
+    uint64_t last_ack = 0;
     for (int i = 0; i < b->nin; i++)
-        acked_before += b->in[i]->acked;
-    check_acks(b, mesh_now_ns(), 0);
-    for (int i = 0; i < b->nin; i++)
-        acked_after += b->in[i]->acked;
-    if (acked_after != acked_before)
+        if (b->in[i]->ack_ns > last_ack)
+            last_ack = b->in[i]->ack_ns;
+    if (last_ack && now - last_ack < RX_LINGER_MS * 1000000ull)
         nng_msleep(RX_LINGER_MS);
     return NULL;
 }

@@ -3,6 +3,7 @@
 
 #include "mesh_error.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void rx_rebase(bridge_rxseq *s, const bridge_frame_hdr *h, bridge_rx_decision *d)
@@ -117,6 +118,28 @@ unsigned bridge_txwin_ack(bridge_txwin *w, uint64_t seq, uint64_t *release_to)
     return popped;
 }
 
+int bridge_ackq_init(bridge_ackq *q, unsigned entries)
+{
+    memset(q, 0, sizeof(*q));
+    if (entries == 0 || entries > BRIDGE_ACKQ_MAX)
+        return MESH_EINVAL;
+    q->pos = calloc(entries, sizeof(uint64_t));
+    q->seq = calloc(entries, sizeof(uint64_t));
+    if (!q->pos || !q->seq) {
+        bridge_ackq_free(q);
+        return MESH_ENOMEM;
+    }
+    q->cap = entries;
+    return 0;
+}
+
+void bridge_ackq_free(bridge_ackq *q)
+{
+    free(q->pos);
+    free(q->seq);
+    memset(q, 0, sizeof(*q));
+}
+
 void bridge_ackq_clear(bridge_ackq *q)
 {
     q->head = 0;
@@ -125,13 +148,13 @@ void bridge_ackq_clear(bridge_ackq *q)
 
 void bridge_ackq_push(bridge_ackq *q, uint64_t pos, uint64_t seq)
 {
-    if (q->n == BRIDGE_ACKQ_MARKS) {
-        unsigned last = (q->head + q->n - 1) % BRIDGE_ACKQ_MARKS;
+    if (q->n == q->cap) {
+        unsigned last = (q->head + q->n - 1) % q->cap;
         q->pos[last] = pos;
         q->seq[last] = seq;
         return;
     }
-    unsigned i = (q->head + q->n) % BRIDGE_ACKQ_MARKS;
+    unsigned i = (q->head + q->n) % q->cap;
     q->pos[i] = pos;
     q->seq[i] = seq;
     q->n++;
@@ -142,7 +165,7 @@ int bridge_ackq_consumed(bridge_ackq *q, uint64_t tail, uint64_t *seq)
     int any = 0;
     while (q->n > 0 && q->pos[q->head] <= tail) {
         *seq = q->seq[q->head];
-        q->head = (q->head + 1) % BRIDGE_ACKQ_MARKS;
+        q->head = (q->head + 1) % q->cap;
         q->n--;
         any = 1;
     }

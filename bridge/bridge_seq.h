@@ -83,16 +83,24 @@ int bridge_txwin_push(bridge_txwin *w, uint64_t last_seq, uint64_t bytes);
  * last sequence of the newest one (records up to it may be freed). */
 unsigned bridge_txwin_ack(bridge_txwin *w, uint64_t seq, uint64_t *release_to);
 
-#define BRIDGE_ACKQ_MARKS 256u
+#define BRIDGE_ACKQ_MAX 65536u /* most entries per route */
 
 /* Receiver: "once the ring's tail reaches pos, everything up to seq was
- * consumed". When full, the newest entry is moved forward instead of adding
- * one (both grow, so acks only come later, never wrong). */
+ * consumed", one entry per record written (so a consumer that stops in the
+ * middle of a frame gets exactly what it took acknowledged). When full, the
+ * newest entry is moved forward instead of adding one (both grow, so acks
+ * only come later, never wrong). */
 typedef struct bridge_ackq {
-    uint64_t pos[BRIDGE_ACKQ_MARKS];
-    uint64_t seq[BRIDGE_ACKQ_MARKS];
-    unsigned head, n;
+    uint64_t *pos;
+    uint64_t *seq;
+    unsigned cap, head, n;
 } bridge_ackq;
+
+/* Allocates room for `entries` (1..BRIDGE_ACKQ_MAX). Returns 0 or MESH_ENOMEM. */
+int bridge_ackq_init(bridge_ackq *q, unsigned entries);
+
+/* Frees the arrays. Accepts a zeroed queue. */
+void bridge_ackq_free(bridge_ackq *q);
 
 void bridge_ackq_clear(bridge_ackq *q);
 

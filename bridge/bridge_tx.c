@@ -28,7 +28,20 @@ void bridge_out_init(bridge *b, bridge_out *r)
     bridge_word_set(&r->slot->tx_sync, r->sync);
     r->need_sync = 1;
     r->hi_sent = bridge_slot_get(r->slot, BRIDGE_C_LAST_SEQ);
+    /* A route that never sent or dropped anything in this state's life
+     * starts at the ring's first sequence number, so records the ring or
+     * the link dropped before the first frame show up as a gap. */
+    r->prev_known = bridge_slot_get(r->slot, BRIDGE_C_SENT) == 0 &&
+                    bridge_slot_get(r->slot, BRIDGE_C_DROPS) == 0;
+    r->prev = 0;
     bridge_txwin_clear(&r->win);
+    /* Everything before the tail was acknowledged by an earlier run: the
+     * record at the tail (if any) tells where that ends. */
+    bus_ring_rec rec;
+    uint64_t c = 0;
+    uint8_t none;
+    int rc = bus_ring_observe(r->ring, &c, &rec, &none, 0);
+    r->released = rc == 0 || rc == MESH_EMSGSIZE ? rec.seq - 1 : st.next_seq - 1;
 }
 
 void bridge_link_on_ack(bridge_link *l, const bridge_frame_hdr *h)
@@ -54,12 +67,14 @@ void bridge_link_on_ack(bridge_link *l, const bridge_frame_hdr *h)
     }
 }
 
-/* Frees ring records up to and including sequence `to` (an exact record
- * sequence from a sent frame). */
+/* Frees ring records up to and including sequence `to`, the sequence of a
+ * record in the ring after r->released (an acknowledged or a sent one). */
 static void release_to(bridge_out *r, uint64_t to)
 {
     bus_ring_rec rec;
     int rc;
+    if (to <= r->released)
+        return;
     while ((rc = bus_ring_peek(r->ring, &rec)) == 0 && rec.seq < to)
         ;
     if (rc < 0) {
@@ -100,10 +115,12 @@ static int take_acks(bridge_out *r)
     r->ack_new = r->nack_new = 0;
     pthread_mutex_unlock(&r->link->mu);
     int work = ack_new + nack_new;
-    if (ack_new) {
+    if (ack_new && r->reliable) {
+        /* The receiver acknowledges each record its consumer took: free
+         * exactly those (also after a rewind cleared the window). */
         uint64_t to = 0;
-        if (bridge_txwin_ack(&r->win, ack, &to) > 0)
-            release_to(r, to);
+        bridge_txwin_ack(&r->win, ack, &to); /* frames fully acknowledged leave the window */
+        release_to(r, ack);
         bridge_slot_set(r->slot, BRIDGE_C_ACKED_SEQ, ack);
     }
     /* Only a NACK for the current generation: older ones were caused by
@@ -123,8 +140,13 @@ static int discard(bridge_out *r)
     if (r->pending)
         nng_msg_free(r->pending);
     r->pending = NULL;
-    while (bus_ring_peek(r->ring, &rec) == 0)
+    while (bus_ring_peek(r->ring, &rec) == 0) {
+        if (!r->prev_known) { /* the receiver must see these as missing */
+            r->prev = rec.seq - 1;
+            r->prev_known = 1;
+        }
         n++;
+    }
     bus_ring_release(r->ring);
     r->cursor = 0;
     if (n) {
@@ -206,8 +228,10 @@ static int build_frame(bridge *b, bridge_out *r)
         nng_msg_free(m);
         return 0;
     }
-    if (r->need_sync || r->prev == 0)
-        bridge_frame_set_prev(&e, first - 1, r->reliable && r->need_sync ? BRIDGE_FRAME_SYNC : 0);
+    if (r->reliable && r->need_sync) /* resume point: the oldest unacknowledged record */
+        bridge_frame_set_prev(&e, first - 1, BRIDGE_FRAME_SYNC);
+    else if (!r->prev_known)
+        bridge_frame_set_prev(&e, first - 1, 0);
     size_t len = bridge_frame_finish(&e);
     nng_msg_chop(m, cap - len);
     r->pending = m;
@@ -218,6 +242,7 @@ static int build_frame(bridge *b, bridge_out *r)
     r->p_resent = resent;
     r->need_sync = 0;
     r->prev = e.last_seq;
+    r->prev_known = 1;
     return 1;
 }
 

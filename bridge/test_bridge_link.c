@@ -1,48 +1,62 @@
-/* Two bridges in one process over TCP on 127.0.0.1 with in-memory rings:
- * a producer thread feeds ring A, bridge A sends it, bridge B fills ring B,
- * a consumer thread checks what arrives. Wait routes deliver everything once
- * and in order, also across a restart of B (with its state kept, or with a
- * new ring and state as after a meshd restart); drop routes account for
- * every record as received or as a reported gap. */
-#include <criterion/criterion.h>
+/* Two meshes on one machine joined by two mesh-bridge processes over TCP on
+ * 127.0.0.1. This driver plays meshd (config files, rings, control blocks,
+ * spawning the bridges with the launch protocol) and the engines (a producer
+ * thread on mesh A's ring, a consumer thread on mesh B's ring). Wait routes
+ * deliver every record once and in order, across kill -9 of either bridge
+ * and across a restart of B with a new ring and state; drop routes account
+ * for every record as received or reported missing. Plain C (no Criterion),
+ * so it also runs under ThreadSanitizer. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
-#include "bridge.h"
+#include "bridge_state.h"
+#include "bus_ctl.h"
+#include "bus_shm.h"
+#include "mesh_log.h"
 #include "test_bridge_util.h"
 
-#define PAYLOAD 64
+extern char **environ;
 
-typedef struct side_b {
-    bridge_state *st;
-    bridge *b;
-    test_ring ring;
-    int port;
-} side_b;
+#define PAYLOAD  64
+#define TYPE     1 /* "trade" in the proto registry, the type the routes carry */
+#define RING     (256u << 10)
+#define LIMIT_MS 120000
+
+/* One mesh as meshd would set it up: config, ring, control blocks, bridge. */
+typedef struct tmesh {
+    char name[32];
+    char config[160];
+    const char *engine; /* the local engine of the route: "src" on A, "dst" on B */
+    bus_ctl *ctl;       /* the bridge's control block (doorbell, generation) */
+    pid_t bridge;
+} tmesh;
 
 typedef struct world {
     enum mesh_policy policy;
     uint64_t n;
-    /* A */
-    bridge_state *sta;
-    bridge *a;
-    test_ring ring_a;
-    bus_doorbell *db;
-    /* B */
-    side_b b;
-    /* producer */
-    pthread_t prod;
-    uint64_t produced;
-    /* consumer */
-    pthread_t cons;
+    char dir[64];
+    int port;
+    tmesh a, b;
+    bus_ring *prod, *cons;
+    pthread_t prod_thread, cons_thread;
     int cons_running;
-    uint64_t stop_cons; /* atomic via __atomic builtins */
-    uint64_t next;      /* next payload counter expected (wait routes) */
-    uint64_t got;       /* records consumed */
-    uint64_t bad_order;
-    uint64_t thread_errors; /* unexpected return codes seen by the threads */
+    uint64_t stop_cons, produced_all; /* __atomic */
+    uint64_t next, got, bad_order, thread_errors;
 } world;
+
+static world *W; /* for the failure hook */
 
 static uint64_t ld(const uint64_t *p)
 {
@@ -54,17 +68,158 @@ static void st(uint64_t *p, uint64_t v)
     __atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
 
+static void shm_path(char *buf, size_t len, const char *mesh, const char *kind, const char *a,
+                     const char *b)
+{
+    TB_CHECK(bus_shm_name(buf, len, mesh, kind, a, b) == 0, "shm name");
+}
+
+/* Mesh A (listen 0): producer "src" here, "dst" on peer hostb = B's listen
+ * address. Mesh B: consumer "dst" here, listens; its peer entry for A is
+ * never dialled (nothing flows from B to A). */
+static void write_config(world *w, tmesh *m, int listen)
+{
+    char listen_line[96] = "";
+    if (listen)
+        snprintf(listen_line, sizeof(listen_line), "  listen: tcp://127.0.0.1:%d\n", w->port);
+    const char *peer = listen ? "hosta" : "hostb";
+    FILE *f = fopen(m->config, "w");
+    TB_CHECK(f != NULL, "%s: %s", m->config, strerror(errno));
+    fprintf(f,
+            "mesh:\n  name: %s\n  control_socket: %s/%s.sock\n%s"
+            "engines:\n  - name: %s\n    binary: /bin/true\n"
+            "routes:\n  - from: src\n    to: dst\n    peer: %s\n    types: [trade]\n"
+            "    policy: %s\n    ring_bytes: 256KiB\n"
+            "peers:\n  - name: %s\n    address: tcp://127.0.0.1:%d\n",
+            m->name, w->dir, m->name, listen_line, m->engine, peer,
+            w->policy == MESH_POLICY_WAIT ? "wait" : "drop", peer, listen ? 1 : w->port);
+    fclose(f);
+}
+
+/* Creates the ring and control blocks of a mesh (as meshd does at start). */
+static void mesh_shm_create(world *w, tmesh *m)
+{
+    char name[128];
+    shm_path(name, sizeof(name), m->name, "ring", "src", "dst");
+    int rc = bus_ring_create(
+        name, RING, 0, w->policy == MESH_POLICY_WAIT ? BUS_RING_POLICY_WAIT : BUS_RING_POLICY_DROP);
+    TB_CHECK(rc == 0, "%s: %d", name, rc);
+    shm_path(name, sizeof(name), m->name, "ctl", m->engine, NULL);
+    TB_CHECK(bus_ctl_create(name) == 0, "%s", name);
+    shm_path(name, sizeof(name), m->name, "ctl", "bridge", NULL);
+    TB_CHECK(bus_ctl_create(name) == 0, "%s", name);
+    TB_CHECK(bus_ctl_open(&m->ctl, name, BUS_CTL_RW) == 0, "%s", name);
+}
+
+static void mesh_shm_remove(tmesh *m, int with_state)
+{
+    char name[128];
+    bus_ctl_close(m->ctl);
+    m->ctl = NULL;
+    shm_path(name, sizeof(name), m->name, "ring", "src", "dst");
+    bus_shm_unlink(name);
+    shm_path(name, sizeof(name), m->name, "ctl", m->engine, NULL);
+    bus_shm_unlink(name);
+    shm_path(name, sizeof(name), m->name, "ctl", "bridge", NULL);
+    bus_shm_unlink(name);
+    if (with_state)
+        bridge_state_unlink(m->name);
+}
+
+/* Starts the bridge with the launch protocol and waits for "ready". */
+static void bridge_spawn(tmesh *m)
+{
+    char bin[512], env_cfg[256], env_gen[64];
+    const char *root = getenv("MESH_BUILD_ROOT");
+    snprintf(bin, sizeof(bin), "%s/bridge/mesh-bridge", root ? root : ".");
+    snprintf(env_cfg, sizeof(env_cfg), "MESH_CONFIG=%s", m->config);
+    unsigned gen = (unsigned)bus_ctl_next_generation(m->ctl) - 1;
+    snprintf(env_gen, sizeof(env_gen), "MESH_GENERATION=%u", gen);
+    int p[2];
+    TB_CHECK(pipe2(p, O_CLOEXEC) == 0, "pipe");
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = calloc(n + 6, sizeof(char *));
+    TB_CHECK(env != NULL, "oom");
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "MESH_", 5) != 0 || strncmp(environ[i], "MESH_TEST", 9) == 0)
+            env[k++] = environ[i];
+    env[k++] = env_cfg;
+    env[k++] = "MESH_ENGINE=bridge";
+    env[k++] = env_gen;
+    env[k++] = "MESH_READY_FD=3";
+    env[k++] = "MESH_LOG_LEVEL=warn";
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 3); /* dup2 clears FD_CLOEXEC on fd 3 */
+    char *argv[] = {bin, NULL};
+    int rc = posix_spawn(&m->bridge, bin, &fa, NULL, argv, env);
+    posix_spawn_file_actions_destroy(&fa);
+    free(env);
+    close(p[1]);
+    TB_CHECK(rc == 0, "spawn %s: %s", bin, strerror(rc));
+    struct pollfd pfd = {.fd = p[0], .events = POLLIN};
+    char buf[16] = "";
+    int ready = poll(&pfd, 1, 60000) == 1 && read(p[0], buf, sizeof(buf) - 1) == 6;
+    close(p[0]);
+    TB_CHECK(ready && strcmp(buf, "ready\n") == 0, "bridge of %s did not report ready", m->name);
+}
+
+/* Signals the bridge and reaps it (SIGKILL after 30 s). Returns the status. */
+static int bridge_kill(tmesh *m, int sig)
+{
+    int status = -1;
+    if (m->bridge <= 0)
+        return status;
+    kill(m->bridge, sig);
+    for (int i = 0; i < 3000; i++) {
+        if (waitpid(m->bridge, &status, WNOHANG) == m->bridge) {
+            m->bridge = 0;
+            return status;
+        }
+        test_sleep_ms(10);
+    }
+    kill(m->bridge, SIGKILL);
+    waitpid(m->bridge, &status, 0);
+    m->bridge = 0;
+    return -1;
+}
+
+static void on_fail(void)
+{
+    if (!W)
+        return;
+    bridge_kill(&W->a, SIGKILL);
+    bridge_kill(&W->b, SIGKILL);
+    mesh_shm_remove(&W->a, 1);
+    mesh_shm_remove(&W->b, 1);
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    TB_CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+                 getsockname(fd, (struct sockaddr *)&sa, &len) == 0,
+             "no free port");
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
 static void *producer(void *arg)
 {
     world *w = arg;
     uint8_t payload[PAYLOAD] = {0};
     for (uint64_t i = 1; i <= w->n; i++) {
         memcpy(payload, &i, sizeof(i));
-        int rc = bus_ring_push_wait(w->ring_a.prod, 1, payload, sizeof(payload), UINT64_MAX);
+        int rc = bus_ring_push_wait(w->prod, TYPE, payload, sizeof(payload), UINT64_MAX);
         if (rc != 0 && rc != BUS_RING_DROPPED)
             __atomic_add_fetch(&w->thread_errors, 1, __ATOMIC_RELAXED);
     }
-    st(&w->produced, w->n);
+    st(&w->produced_all, 1);
     return NULL;
 }
 
@@ -74,21 +229,25 @@ static void *consumer(void *arg)
     uint8_t buf[PAYLOAD];
     bus_ring_rec rec;
     for (;;) {
-        int rc = bus_ring_pop(w->b.ring.cons, &rec, buf, sizeof(buf));
+        int rc = bus_ring_pop(w->cons, &rec, buf, sizeof(buf));
         if (rc == MESH_EAGAIN) {
             if (ld(&w->stop_cons))
                 break;
             test_sleep_ms(1);
             continue;
         }
-        if (rc != 0) {
+        if (rc != 0 || rec.type != TYPE) {
             __atomic_add_fetch(&w->thread_errors, 1, __ATOMIC_RELAXED);
             break;
         }
         uint64_t c;
         memcpy(&c, buf, sizeof(c));
-        if (w->policy == MESH_POLICY_WAIT && c != w->next)
-            w->bad_order++;
+        if (w->policy == MESH_POLICY_WAIT && c != w->next) {
+            if (__atomic_add_fetch(&w->bad_order, 1, __ATOMIC_RELAXED) < 5)
+                fprintf(stderr, "consumer: got counter %llu (ring seq %llu), expected %llu\n",
+                        (unsigned long long)c, (unsigned long long)rec.seq,
+                        (unsigned long long)w->next);
+        }
         w->next = c + 1;
         st(&w->got, ld(&w->got) + 1);
     }
@@ -97,8 +256,11 @@ static void *consumer(void *arg)
 
 static void consumer_start(world *w)
 {
+    char name[128];
+    shm_path(name, sizeof(name), w->b.name, "ring", "src", "dst");
+    TB_CHECK(bus_ring_open(&w->cons, name, BUS_RING_CONSUMER) == 0, "%s", name);
     st(&w->stop_cons, 0);
-    cr_assert_eq(pthread_create(&w->cons, NULL, consumer, w), 0);
+    TB_CHECK(pthread_create(&w->cons_thread, NULL, consumer, w) == 0, "thread");
     w->cons_running = 1;
 }
 
@@ -107,105 +269,83 @@ static void consumer_stop(world *w)
     if (!w->cons_running)
         return;
     st(&w->stop_cons, 1);
-    pthread_join(w->cons, NULL);
+    pthread_join(w->cons_thread, NULL);
     w->cons_running = 0;
+    bus_ring_close(w->cons);
+    w->cons = NULL;
 }
 
-static void b_open(world *w, int port, int new_state)
+static void producer_start(world *w)
 {
-    char err[256] = "", url[64];
-    if (new_state) {
-        cr_assert_eq(bridge_state_open_mem(&w->b.st), 0);
-        test_ring_open(&w->b.ring, 1 << 18,
-                       w->policy == MESH_POLICY_WAIT ? BUS_RING_POLICY_WAIT : BUS_RING_POLICY_DROP);
-    }
-    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", port);
-    bridge_opts o;
-    bridge_opts_default(&o);
-    o.state = w->b.st;
-    o.listen = url;
-    o.reconnect_min_ms = 10;
-    o.reconnect_max_ms = 100;
-    cr_assert_eq(bridge_open(&w->b.b, &o), 0);
-    bridge_route_def d = {.from = "src",
-                          .to = "dst",
-                          .peer = "hosta",
-                          .dir = BRIDGE_DIR_IN,
-                          .policy = w->policy,
-                          .ring = w->b.ring.prod};
-    cr_assert_eq(bridge_add_route(w->b.b, &d, err, sizeof(err)), 0, "%s", err);
-    int rc = bridge_start(w->b.b, err, sizeof(err));
-    for (int tries = 0; rc == MESH_EADDRINUSE && tries < 100; tries++) {
-        /* the old listener's port may take a moment to be free again */
-        bridge_close(w->b.b);
-        test_sleep_ms(20);
-        cr_assert_eq(bridge_open(&w->b.b, &o), 0);
-        cr_assert_eq(bridge_add_route(w->b.b, &d, err, sizeof(err)), 0, "%s", err);
-        rc = bridge_start(w->b.b, err, sizeof(err));
-    }
-    cr_assert_eq(rc, 0, "%s", err);
-    w->b.port = bridge_listen_port(w->b.b);
-}
-
-static void b_close(world *w, int drop_state)
-{
-    bridge_close(w->b.b);
-    w->b.b = NULL;
-    if (drop_state) {
-        bridge_state_close(w->b.st);
-        test_ring_close(&w->b.ring);
-    }
+    char name[128];
+    shm_path(name, sizeof(name), w->a.name, "ring", "src", "dst");
+    TB_CHECK(bus_ring_open(&w->prod, name, BUS_RING_PRODUCER) == 0, "%s", name);
+    bus_ring_set_doorbell(w->prod, bus_ctl_doorbell(w->a.ctl)); /* wakes bridge A */
+    TB_CHECK(pthread_create(&w->prod_thread, NULL, producer, w) == 0, "thread");
 }
 
 static void world_open(world *w, enum mesh_policy policy, uint64_t n)
 {
-    char err[256] = "", url[64];
     memset(w, 0, sizeof(*w));
+    W = w;
+    tb_on_fail = on_fail;
     w->policy = policy;
     w->n = n;
     w->next = 1;
-    b_open(w, 0, 1);
-    cr_assert_eq(bridge_state_open_mem(&w->sta), 0);
-    test_ring_open(&w->ring_a, 1 << 18,
-                   policy == MESH_POLICY_WAIT ? BUS_RING_POLICY_WAIT : BUS_RING_POLICY_DROP);
-    w->db = aligned_alloc(128, sizeof(*w->db));
-    bus_doorbell_init(w->db);
-    bus_ring_set_doorbell(w->ring_a.prod, w->db);
-    bridge_opts o;
-    bridge_opts_default(&o);
-    o.state = w->sta;
-    o.doorbell = w->db;
-    o.reconnect_min_ms = 10;
-    o.reconnect_max_ms = 100;
-    cr_assert_eq(bridge_open(&w->a, &o), 0);
-    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", w->b.port);
-    bridge_route_def d = {.from = "src",
-                          .to = "dst",
-                          .peer = "hostb",
-                          .dir = BRIDGE_DIR_OUT,
-                          .policy = policy,
-                          .ring = w->ring_a.cons,
-                          .url = url};
-    cr_assert_eq(bridge_add_route(w->a, &d, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(bridge_start(w->a, err, sizeof(err)), 0, "%s", err);
+    snprintf(w->dir, sizeof(w->dir), "/tmp/bridge-link-XXXXXX");
+    TB_CHECK(mkdtemp(w->dir) != NULL, "mkdtemp");
+    w->port = free_port();
+    snprintf(w->a.name, sizeof(w->a.name), "tba%d", (int)getpid());
+    snprintf(w->b.name, sizeof(w->b.name), "tbb%d", (int)getpid());
+    w->a.engine = "src";
+    w->b.engine = "dst";
+    snprintf(w->a.config, sizeof(w->a.config), "%s/a.yaml", w->dir);
+    snprintf(w->b.config, sizeof(w->b.config), "%s/b.yaml", w->dir);
+    mesh_shm_remove(&w->a, 1); /* leftovers of a crashed earlier run with our pid */
+    mesh_shm_remove(&w->b, 1);
+    write_config(w, &w->a, 0);
+    write_config(w, &w->b, 1);
+    mesh_shm_create(w, &w->a);
+    mesh_shm_create(w, &w->b);
+    bridge_spawn(&w->b);
+    bridge_spawn(&w->a);
     consumer_start(w);
 }
 
 static void world_close(world *w)
 {
     consumer_stop(w);
-    cr_assert_eq(ld(&w->thread_errors), 0, "producer or consumer saw an error");
-    bridge_close(w->a);
-    bridge_state_close(w->sta);
-    test_ring_close(&w->ring_a);
-    free(w->db);
-    if (w->b.b || w->b.st)
-        b_close(w, 1);
+    bus_ring_close(w->prod);
+    TB_CHECK(ld(&w->thread_errors) == 0, "producer or consumer saw an error");
+    TB_CHECK(bridge_kill(&w->a, SIGTERM) == 0, "bridge A did not exit 0 on SIGTERM");
+    TB_CHECK(bridge_kill(&w->b, SIGTERM) == 0, "bridge B did not exit 0 on SIGTERM");
+    mesh_shm_remove(&w->a, 1);
+    mesh_shm_remove(&w->b, 1);
+    unlink(w->a.config);
+    unlink(w->b.config);
+    rmdir(w->dir);
+    W = NULL;
 }
 
-static const bridge_slot *slot0(bridge_state *s)
+/* A counter of the one route, read from a mesh's bridge state. */
+static uint64_t counter(const tmesh *m, enum bridge_counter c)
 {
-    return bridge_state_slot_at(s, 0);
+    bridge_state *s = NULL;
+    if (bridge_state_attach(&s, m->name) != 0)
+        return 0;
+    const bridge_slot *sl = bridge_state_slot_at(s, 0);
+    uint64_t v = sl ? bridge_slot_get(sl, c) : 0;
+    bridge_state_close(s);
+    return v;
+}
+
+static void dump(const tmesh *m)
+{
+    fprintf(stderr, "%s:", m->name);
+    for (int c = 0; c < BRIDGE_NCOUNTERS; c++)
+        fprintf(stderr, " %s=%llu", bridge_counter_name((enum bridge_counter)c),
+                (unsigned long long)counter(m, (enum bridge_counter)c));
+    fputc('\n', stderr);
 }
 
 typedef struct until {
@@ -219,113 +359,162 @@ static int got_at_least(void *arg)
     return ld(&u->w->got) >= u->v;
 }
 
-static int b_last_seq_is(void *arg)
+static int b_applied(void *arg)
 {
     until *u = arg;
-    return bridge_slot_get(slot0(u->w->b.st), BRIDGE_C_LAST_SEQ) >= u->v;
+    return counter(&u->w->b, BRIDGE_C_LAST_SEQ) >= u->v;
 }
 
 static int a_link_up(void *arg)
 {
     world *w = arg;
-    return bridge_slot_get(slot0(w->sta), BRIDGE_C_LINK_UP) == 1;
+    return counter(&w->a, BRIDGE_C_LINK_UP) == 1;
 }
 
 static void wait_got(world *w, uint64_t v)
 {
     until u = {w, v};
-    cr_assert(test_wait_for(got_at_least, &u, 120000), "consumer got %llu of %llu",
-              (unsigned long long)ld(&w->got), (unsigned long long)v);
+    if (!test_wait_for(got_at_least, &u, LIMIT_MS)) {
+        dump(&w->a);
+        dump(&w->b);
+    }
+    TB_CHECK(ld(&w->got) >= v, "consumer got %llu of %llu", (unsigned long long)ld(&w->got),
+             (unsigned long long)v);
 }
 
-Test(link, wait_route_delivers_everything_in_order, .timeout = 180)
+static void check_exactly_once(world *w)
+{
+    wait_got(w, w->n);
+    pthread_join(w->prod_thread, NULL);
+    test_sleep_ms(50); /* a duplicate would arrive now */
+    TB_CHECK(ld(&w->bad_order) == 0, "%llu records out of order or duplicated",
+             (unsigned long long)ld(&w->bad_order));
+    TB_CHECK(ld(&w->got) == w->n, "got %llu, want exactly %llu", (unsigned long long)ld(&w->got),
+             (unsigned long long)w->n);
+    TB_CHECK(counter(&w->b, BRIDGE_C_GAPS) == 0, "gaps reported on a wait route");
+}
+
+static void wait_route_delivers_everything_once_in_order(void)
 {
     world w;
     world_open(&w, MESH_POLICY_WAIT, test_scaled(200000, 20000));
-    cr_assert_eq(pthread_create(&w.prod, NULL, producer, &w), 0);
-    wait_got(&w, w.n);
-    pthread_join(w.prod, NULL);
-    cr_assert_eq(w.bad_order, 0);
-    cr_assert_eq(ld(&w.got), w.n, "exactly n records, no duplicates");
-    const bridge_slot *sb = slot0(w.b.st), *sa = slot0(w.sta);
-    cr_assert_eq(bridge_slot_get(sb, BRIDGE_C_RECEIVED), w.n);
-    cr_assert_eq(bridge_slot_get(sb, BRIDGE_C_GAPS), 0);
-    cr_assert_eq(bridge_slot_get(sa, BRIDGE_C_SENT) - bridge_slot_get(sa, BRIDGE_C_RESENT), w.n);
-    cr_assert_gt(w.n / bridge_slot_get(sa, BRIDGE_C_FRAMES), 1, "records are batched");
+    producer_start(&w);
+    check_exactly_once(&w);
+    TB_CHECK(counter(&w.b, BRIDGE_C_RECEIVED) == w.n, "received counter");
+    TB_CHECK(counter(&w.a, BRIDGE_C_SENT) - counter(&w.a, BRIDGE_C_RESENT) == w.n, "sent");
+    TB_CHECK(w.n / counter(&w.a, BRIDGE_C_FRAMES) > 1, "records are not batched");
     world_close(&w);
 }
 
-Test(link, wait_route_survives_a_receiver_restart_with_state_kept, .timeout = 180)
+static void wait_route_survives_kill_9_of_the_receiving_bridge(void)
 {
     world w;
     world_open(&w, MESH_POLICY_WAIT, test_scaled(200000, 20000));
-    cr_assert_eq(pthread_create(&w.prod, NULL, producer, &w), 0);
+    producer_start(&w);
     wait_got(&w, w.n / 3);
-    int port = w.b.port;
-    b_close(&w, 0); /* bridge gone, ring and state stay: as after kill -9 of the bridge */
-    test_sleep_ms(50);
-    b_open(&w, port, 0);
-    wait_got(&w, w.n);
-    pthread_join(w.prod, NULL);
-    cr_assert_eq(w.bad_order, 0, "records out of order or duplicated");
-    cr_assert_eq(ld(&w.got), w.n);
-    cr_assert_geq(bridge_slot_get(slot0(w.sta), BRIDGE_C_RECONNECTS), 1);
-    cr_assert_eq(bridge_slot_get(slot0(w.b.st), BRIDGE_C_GAPS), 0);
+    bridge_kill(&w.b, SIGKILL); /* ring and state stay, as when meshd restarts it */
+    bridge_spawn(&w.b);
+    check_exactly_once(&w);
+    TB_CHECK(counter(&w.a, BRIDGE_C_RECONNECTS) >= 1, "no reconnection counted");
     world_close(&w);
 }
 
-Test(link, wait_route_survives_a_receiver_restart_with_new_ring_and_state, .timeout = 180)
+static void wait_route_survives_kill_9_of_the_sending_bridge(void)
 {
     world w;
     world_open(&w, MESH_POLICY_WAIT, test_scaled(200000, 20000));
-    cr_assert_eq(pthread_create(&w.prod, NULL, producer, &w), 0);
+    producer_start(&w);
     wait_got(&w, w.n / 3);
-    /* as meshd stops: the consumer first, then the bridge (acks what was consumed) */
+    bridge_kill(&w.a, SIGKILL); /* unacknowledged records are still in ring A */
+    bridge_spawn(&w.a);
+    check_exactly_once(&w);
+    world_close(&w);
+}
+
+static void wait_route_survives_a_receiver_restart_with_new_ring_and_state(void)
+{
+    world w;
+    world_open(&w, MESH_POLICY_WAIT, test_scaled(200000, 20000));
+    producer_start(&w);
+    wait_got(&w, w.n / 3);
+    /* as meshd stops mesh B: the consumer first, then the bridge (SIGTERM) */
     consumer_stop(&w);
-    int port = w.b.port;
-    b_close(&w, 1);
-    test_sleep_ms(50);
-    b_open(&w, port, 1); /* new ring, new state: as after a meshd restart */
+    TB_CHECK(bridge_kill(&w.b, SIGTERM) == 0, "bridge B did not exit 0 on SIGTERM");
+    mesh_shm_remove(&w.b, 0); /* new ring and control blocks; the state goes stale */
+    mesh_shm_create(&w, &w.b);
+    bridge_spawn(&w.b);
     consumer_start(&w);
-    wait_got(&w, w.n);
-    pthread_join(w.prod, NULL);
-    cr_assert_eq(w.bad_order, 0, "records out of order or duplicated");
-    cr_assert_eq(ld(&w.got), w.n);
+    check_exactly_once(&w);
     world_close(&w);
 }
 
-Test(link, drop_route_reports_every_record_received_or_missing, .timeout = 180)
+static void drop_route_reports_every_record_received_or_missing(void)
 {
     world w;
     world_open(&w, MESH_POLICY_DROP, test_scaled(200000, 20000));
-    cr_assert_eq(pthread_create(&w.prod, NULL, producer, &w), 0);
+    /* connected first, or a fast producer may finish before anything is sent */
+    TB_CHECK(test_wait_for(a_link_up, &w, LIMIT_MS), "A never connected");
+    producer_start(&w);
     wait_got(&w, 1000); /* the producer outruns the link: most records may be dropped */
-    int port = w.b.port;
-    b_close(&w, 0);
-    test_sleep_ms(100); /* the producer keeps going; A drops while B is away */
-    b_open(&w, port, 0);
-    pthread_join(w.prod, NULL);
+    bridge_kill(&w.b, SIGKILL);
+    test_sleep_ms(100); /* A drops while B is away */
+    bridge_spawn(&w.b);
+    pthread_join(w.prod_thread, NULL);
     /* once reconnected, one last record that is not dropped marks the end */
-    cr_assert(test_wait_for(a_link_up, &w, 60000), "A never reconnected");
+    TB_CHECK(test_wait_for(a_link_up, &w, LIMIT_MS), "A never reconnected");
     uint8_t last[PAYLOAD] = {0};
     uint64_t end = w.n + 1;
     memcpy(last, &end, sizeof(end));
-    while (bus_ring_push(w.ring_a.prod, 1, last, sizeof(last)) == MESH_EAGAIN)
+    while (bus_ring_push(w.prod, TYPE, last, sizeof(last)) == MESH_EAGAIN)
         test_sleep_ms(1);
-    /* every sequence number the producer used: ring drops consume one too */
     bus_ring_stats sa;
-    bus_ring_stats_get(w.ring_a.cons, &sa);
-    uint64_t total = sa.next_seq - 1;
-    cr_assert_eq(total, w.n + 1);
+    bus_ring_stats_get(w.prod, &sa);
+    uint64_t total = sa.next_seq - 1; /* ring drops consume sequence numbers too */
+    TB_CHECK(total == w.n + 1, "sequence numbers used: %llu", (unsigned long long)total);
     until u = {&w, total};
-    cr_assert(test_wait_for(b_last_seq_is, &u, 120000), "last record never arrived");
-    consumer_stop(&w);
-    const bridge_slot *sb = slot0(w.b.st);
-    uint64_t rx = bridge_slot_get(sb, BRIDGE_C_RECEIVED), gaps = bridge_slot_get(sb, BRIDGE_C_GAPS);
-    uint64_t bdrops = bridge_slot_get(sb, BRIDGE_C_DROPS);
-    cr_assert_eq(rx + bdrops + gaps, total, "received %llu + dropped at B %llu + gaps %llu != %llu",
-                 (unsigned long long)rx, (unsigned long long)bdrops, (unsigned long long)gaps,
-                 (unsigned long long)total);
-    cr_assert_eq(bridge_slot_get(sb, BRIDGE_C_DUPS), 0);
+    TB_CHECK(test_wait_for(b_applied, &u, LIMIT_MS), "the last record never arrived");
+    uint64_t rx = counter(&w.b, BRIDGE_C_RECEIVED), gaps = counter(&w.b, BRIDGE_C_GAPS);
+    uint64_t bdrops = counter(&w.b, BRIDGE_C_DROPS);
+    if (rx + bdrops + gaps != total) {
+        dump(&w.a);
+        dump(&w.b);
+    }
+    TB_CHECK(rx + bdrops + gaps == total, "received %llu + dropped at B %llu + gaps %llu != %llu",
+             (unsigned long long)rx, (unsigned long long)bdrops, (unsigned long long)gaps,
+             (unsigned long long)total);
+    TB_CHECK(counter(&w.b, BRIDGE_C_DUPS) == 0, "duplicates on a drop route");
     world_close(&w);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        void (*fn)(void);
+    } cases[] = {
+        {"wait_route_delivers_everything_once_in_order",
+         wait_route_delivers_everything_once_in_order},
+        {"wait_route_survives_kill_9_of_the_receiving_bridge",
+         wait_route_survives_kill_9_of_the_receiving_bridge},
+        {"wait_route_survives_kill_9_of_the_sending_bridge",
+         wait_route_survives_kill_9_of_the_sending_bridge},
+        {"wait_route_survives_a_receiver_restart_with_new_ring_and_state",
+         wait_route_survives_a_receiver_restart_with_new_ring_and_state},
+        {"drop_route_reports_every_record_received_or_missing",
+         drop_route_reports_every_record_received_or_missing},
+    };
+    mesh_log_init("test-bridge-link", MESH_LOG_WARN);
+    signal(SIGPIPE, SIG_IGN);
+    int ran = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (argc > 1 && strstr(cases[i].name, argv[1]) == NULL)
+            continue; /* argv[1]: run only the cases whose name contains it */
+        uint64_t t0 = mesh_now_ns();
+        fprintf(stderr, "# %s\n", cases[i].name);
+        cases[i].fn(); /* a failed check cleans up and aborts with file:line */
+        printf("ok %zu - %s (%.1f s)\n", i + 1, cases[i].name, (double)(mesh_now_ns() - t0) * 1e-9);
+        fflush(stdout);
+        ran++;
+    }
+    return ran > 0 ? 0 : 1;
 }

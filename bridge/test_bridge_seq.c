@@ -205,8 +205,8 @@ Test(txwin, is_bounded)
 
 Test(ackq, acknowledges_what_the_consumer_passed)
 {
-    static bridge_ackq q;
-    bridge_ackq_clear(&q);
+    bridge_ackq q;
+    cr_assert_eq(bridge_ackq_init(&q, 16), 0);
     bridge_ackq_push(&q, 1000, 10);
     bridge_ackq_push(&q, 2000, 20);
     uint64_t seq = 0;
@@ -216,21 +216,31 @@ Test(ackq, acknowledges_what_the_consumer_passed)
     cr_assert_eq(bridge_ackq_consumed(&q, 2000, &seq), 1);
     cr_assert_eq(seq, 20);
     cr_assert_eq(q.n, 0);
+    bridge_ackq_free(&q);
 }
 
 Test(ackq, when_full_the_newest_entry_moves_forward)
 {
-    static bridge_ackq q;
-    bridge_ackq_clear(&q);
-    for (unsigned i = 1; i <= BRIDGE_ACKQ_MARKS + 5; i++)
+    bridge_ackq q;
+    cr_assert_eq(bridge_ackq_init(&q, 8), 0);
+    for (unsigned i = 1; i <= 8 + 5; i++)
         bridge_ackq_push(&q, i * 100, i);
-    cr_assert_eq(q.n, BRIDGE_ACKQ_MARKS);
+    cr_assert_eq(q.n, 8);
     uint64_t seq = 0;
-    /* entries 1..255 are intact; the last one became (261*100, 261) */
-    cr_assert_eq(bridge_ackq_consumed(&q, (BRIDGE_ACKQ_MARKS - 1) * 100, &seq), 1);
-    cr_assert_eq(seq, BRIDGE_ACKQ_MARKS - 1);
-    cr_assert_eq(bridge_ackq_consumed(&q, BRIDGE_ACKQ_MARKS * 100, &seq), 0,
-                 "seq 256 is not acked before position 26100: conservative");
-    cr_assert_eq(bridge_ackq_consumed(&q, (BRIDGE_ACKQ_MARKS + 5) * 100, &seq), 1);
-    cr_assert_eq(seq, BRIDGE_ACKQ_MARKS + 5);
+    /* entries 1..7 are intact; the eighth became (1300, 13) */
+    cr_assert_eq(bridge_ackq_consumed(&q, 700, &seq), 1);
+    cr_assert_eq(seq, 7);
+    cr_assert_eq(bridge_ackq_consumed(&q, 800, &seq), 0,
+                 "seq 8 is not acked before position 1300: conservative");
+    cr_assert_eq(bridge_ackq_consumed(&q, 1300, &seq), 1);
+    cr_assert_eq(seq, 13);
+    bridge_ackq_free(&q);
+}
+
+Test(ackq, rejects_bad_sizes)
+{
+    bridge_ackq q;
+    cr_assert_eq(bridge_ackq_init(&q, 0), MESH_EINVAL);
+    cr_assert_eq(bridge_ackq_init(&q, BRIDGE_ACKQ_MAX + 1), MESH_EINVAL);
+    bridge_ackq_free(&q); /* zeroed by the failed init: safe */
 }

@@ -1,14 +1,33 @@
-/* Helpers shared by the bridge tests: in-memory rings, the workload scale,
- * bounded waiting on a condition. Header-only (static functions). */
+/* Helpers shared by the bridge tests (Criterion or plain C drivers, since
+ * Criterion cannot start under ThreadSanitizer): a check macro, in-memory
+ * rings, the workload scale, bounded waiting on a condition. Header-only. */
 #ifndef TEST_BRIDGE_UTIL_H
 #define TEST_BRIDGE_UTIL_H
 
-#include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "bus_ring.h"
 #include "mesh_clock.h"
+
+/* Called before a failed check aborts (plain drivers: kill children, unlink
+ * shared memory). */
+static void (*tb_on_fail)(void);
+
+/* Fails the test: prints where and why, runs tb_on_fail, then aborts (a
+ * Criterion test sees a crash, a plain driver exits abnormally). */
+#define TB_CHECK(cond, ...)                                                                        \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);               \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+            if (tb_on_fail)                                                                        \
+                tb_on_fail();                                                                      \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
 
 /* A ring in process memory with a producer and a consumer handle. */
 typedef struct test_ring {
@@ -20,10 +39,10 @@ static inline void test_ring_open(test_ring *t, uint64_t cap, enum bus_ring_poli
 {
     size_t len = bus_ring_segment_size(cap);
     t->mem = aligned_alloc(128, len);
-    cr_assert_not_null(t->mem);
-    cr_assert_eq(bus_ring_format(t->mem, len, cap, 0, pol), 0);
-    cr_assert_eq(bus_ring_open_mem(&t->prod, t->mem, len, BUS_RING_PRODUCER), 0);
-    cr_assert_eq(bus_ring_open_mem(&t->cons, t->mem, len, BUS_RING_CONSUMER), 0);
+    TB_CHECK(t->mem != NULL, "out of memory");
+    TB_CHECK(bus_ring_format(t->mem, len, cap, 0, pol) == 0, "format");
+    TB_CHECK(bus_ring_open_mem(&t->prod, t->mem, len, BUS_RING_PRODUCER) == 0, "producer");
+    TB_CHECK(bus_ring_open_mem(&t->cons, t->mem, len, BUS_RING_CONSUMER) == 0, "consumer");
 }
 
 static inline void test_ring_close(test_ring *t)
