@@ -244,6 +244,18 @@ int bridge_state_slot(bridge_state *s, const char *from, const char *to, const c
     return 0;
 }
 
+const bridge_slot *bridge_state_find(const bridge_state *s, const char *from, const char *to)
+{
+    uint32_t n = bridge_state_nslots(s);
+    for (uint32_t i = 0; i < n; i++) {
+        const bridge_slot *sl = &s->shm->slot[i];
+        if (strncmp(sl->from, from, sizeof(sl->from)) == 0 &&
+            strncmp(sl->to, to, sizeof(sl->to)) == 0)
+            return sl;
+    }
+    return NULL;
+}
+
 const bridge_slot *bridge_state_slot_at(const bridge_state *s, uint32_t i)
 {
     return i < bridge_state_nslots(s) ? &s->shm->slot[i] : NULL;

@@ -111,6 +111,9 @@ bridge_state_hdr *bridge_state_header(bridge_state *s);
 int bridge_state_slot(bridge_state *s, const char *from, const char *to, const char *peer,
                       enum bridge_dir dir, enum mesh_policy policy, bridge_slot **slot);
 
+/* The slot of route (from, to), or NULL. Any handle; read-only. */
+const bridge_slot *bridge_state_find(const bridge_state *s, const char *from, const char *to);
+
 /* Slot i (0 <= i < nslots) for readers, or NULL. */
 const bridge_slot *bridge_state_slot_at(const bridge_state *s, uint32_t i);
 uint32_t bridge_state_nslots(const bridge_state *s);
