@@ -27,6 +27,7 @@ typedef struct bench_opts {
 typedef struct mem_ring {
     void *mem;
     bus_ring *prod, *cons;
+    bus_doorbell *db; /* the consumer's; the producer rings it */
 } mem_ring;
 
 typedef struct run {
@@ -38,16 +39,20 @@ typedef struct run {
     uint64_t t_start, t_end;
     uint64_t received, bad;
     mesh_hist *lat;
+    bus_doorbell *db; /* the consumer's doorbell, rung by the ring's producer */
 } run;
 
 static int ring_make(mem_ring *r, uint64_t cap)
 {
     size_t len = bus_ring_segment_size(cap);
     r->mem = aligned_alloc(128, len);
-    if (!r->mem || bus_ring_format(r->mem, len, cap, 0, BUS_RING_POLICY_WAIT) < 0 ||
+    r->db = aligned_alloc(128, sizeof(*r->db));
+    if (!r->mem || !r->db || bus_ring_format(r->mem, len, cap, 0, BUS_RING_POLICY_WAIT) < 0 ||
         bus_ring_open_mem(&r->prod, r->mem, len, BUS_RING_PRODUCER) < 0 ||
         bus_ring_open_mem(&r->cons, r->mem, len, BUS_RING_CONSUMER) < 0)
         return MESH_ENOMEM;
+    bus_doorbell_init(r->db);
+    bus_ring_set_doorbell(r->prod, r->db);
     return 0;
 }
 
@@ -56,6 +61,7 @@ static void ring_free(mem_ring *r)
     bus_ring_close(r->prod);
     bus_ring_close(r->cons);
     free(r->mem);
+    free(r->db);
 }
 
 static void *producer(void *arg)
@@ -65,10 +71,16 @@ static void *producer(void *arg)
     memset(msg, 0xab, sizeof(msg));
     uint64_t t0 = mesh_now_ns();
     for (uint64_t i = 1; i <= x->count; i++) {
-        if (x->rate) {
-            uint64_t due = t0 + (i - 1) * 1000000000ull / x->rate;
-            while (mesh_now_ns() < due)
-                sched_yield();
+        if (x->rate) { /* sleep while the next send is far, then yield until due */
+            uint64_t due = t0 + (i - 1) * 1000000000ull / x->rate, now;
+            while ((now = mesh_now_ns()) < due) {
+                if (due - now > 150000) {
+                    struct timespec ts = {0, (long)(due - now - 100000)};
+                    nanosleep(&ts, NULL);
+                } else {
+                    sched_yield();
+                }
+            }
         }
         uint64_t now = mesh_now_ns();
         memcpy(msg, &now, 8);
@@ -79,11 +91,21 @@ static void *producer(void *arg)
     return NULL;
 }
 
+/* bus_wait_ready_fn: a record is waiting. */
+static int cons_ready(void *arg)
+{
+    return bus_ring_ready(arg);
+}
+
+/* Consumes like an engine: batches of up to 256 records released at once,
+ * adaptive wait on the consumer doorbell (spin, yield, then futex sleep). */
 static void *consumer(void *arg)
 {
     run *x = arg;
     bus_ring_rec rec;
-    uint64_t expect = 1, spins = 0;
+    bus_wait_cfg wait;
+    bus_wait_cfg_default(&wait);
+    uint64_t expect = 1;
     while (expect <= x->count) {
         int n = 0;
         while (n < 256 && bus_ring_peek(x->out, &rec) == 0) {
@@ -98,9 +120,8 @@ static void *consumer(void *arg)
         if (n) {
             bus_ring_release(x->out);
             x->received += (uint64_t)n;
-            spins = 0;
-        } else if (++spins > 64) {
-            sched_yield();
+        } else {
+            bus_wait_idle(&wait, x->db, cons_ready, x->out, 100000000ull);
         }
     }
     x->t_end = mesh_now_ns();
@@ -133,10 +154,10 @@ static void report(const char *what, const run *x)
 
 /* Both runs (max rate, then paced) over one producer ring and one consumer ring. */
 static int measure(const char *name, const bench_opts *o, bus_ring *in, bus_ring *out,
-                   mesh_hist *lat)
+                   bus_doorbell *db, mesh_hist *lat)
 {
     char label[64];
-    run x = {.o = o, .in = in, .out = out, .count = o->count, .lat = lat};
+    run x = {.o = o, .in = in, .out = out, .count = o->count, .lat = lat, .db = db};
     if (run_once(&x) < 0)
         return MESH_ENOMEM;
     snprintf(label, sizeof(label), "%s max", name);
@@ -184,7 +205,7 @@ static int pair_open(nng_pair *p, const bench_opts *o, char *err, size_t errlen)
     if (!p->db)
         return MESH_ENOMEM;
     bus_doorbell_init(p->db);
-    bus_ring_set_doorbell(p->a.prod, p->db);
+    bus_ring_set_doorbell(p->a.prod, p->db); /* wakes bridge A's send thread */
     bridge_opts_default(&opt);
     opt.state = p->sa;
     opt.doorbell = p->db;
@@ -287,11 +308,11 @@ int main(int argc, char **argv)
            (unsigned long long)o.ring_bytes, o.batch_bytes);
     printf("%-22s %10s %8s %12s %9s %9s %9s %9s %9s\n", "transport", "msgs", "seconds", "msgs/s",
            "MB/s", "p50 us", "p99 us", "p99.9 us", "max us");
-    int rc = measure("ring (memory)", &o, r.prod, r.cons, lat);
+    int rc = measure("ring (memory)", &o, r.prod, r.cons, r.db, lat);
     if (rc == 0 && (rc = pair_open(&p, &o, err, sizeof(err))) < 0)
         fprintf(stderr, "bench-bridge: %s: %s\n", err, mesh_strerror(rc));
     if (rc == 0)
-        rc = measure("nng tcp loopback", &o, p.a.prod, p.b.cons, lat);
+        rc = measure("nng tcp loopback", &o, p.a.prod, p.b.cons, p.b.db, lat);
     pair_stop(&p);
     ring_free(&r);
     free(lat);
