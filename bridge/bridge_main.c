@@ -239,9 +239,13 @@ static int add_routes(daemon_state *d)
             mesh_error("%s:%d: %s", d->cfg->path, r->line, err);
         if (rc < 0)
             return rc;
-        mesh_info("route %s -> %s: %s peer %s (%s), policy %s", r->from, r->to, out ? "to" : "from",
-                  p->name, out ? p->address : d->cfg->listen,
-                  r->policy == MESH_POLICY_DROP ? "drop" : "wait");
+        const char *pol = r->policy == MESH_POLICY_DROP ? "drop" : "wait";
+        if (out)
+            mesh_info("route %s -> %s: to peer %s at %s, policy %s", r->from, r->to, p->name,
+                      p->address, pol);
+        else
+            mesh_info("route %s -> %s: from peer %s, received on %s, policy %s", r->from, r->to,
+                      p->name, d->cfg->listen, pol);
     }
     return 0;
 }
