@@ -192,10 +192,15 @@ static int push(bridge *b, bridge_in *r, const bridge_frame_rec *rec)
     }
 }
 
+/* Applies a frame's records in order. Records of a type the route does not
+ * carry are skipped and counted (and the frame counted as bad once): the
+ * rest of the frame still goes through, and the sender is not asked to
+ * resend what can never be accepted. */
 static void apply_records(bridge *b, bridge_in *r, const void *body, size_t len)
 {
     size_t pos = 0;
     bridge_frame_rec rec;
+    int rejected = 0;
     while (bridge_frame_next(body, len, &pos, &rec)) {
         uint64_t missing;
         if (!bridge_rxseq_record(&r->seq, rec.seq, &missing)) {
@@ -206,6 +211,8 @@ static void apply_records(bridge *b, bridge_in *r, const void *body, size_t len)
             report_gap(r, missing, rec.seq);
         if (!type_ok(r, rec.type)) {
             bridge_slot_add(r->slot, BRIDGE_C_REJECTED, 1);
+            if (!rejected++)
+                bridge_slot_add(r->slot, BRIDGE_C_BAD_FRAMES, 1);
             bridge_ratelog_warn(&r->log_bad,
                                 "route %s -> %s: record seq %llu has type %u, which "
                                 "the route does not carry here: skipped (configs differ?)",

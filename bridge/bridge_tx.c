@@ -174,6 +174,9 @@ static int fill_frame(bridge *b, bridge_out *r, bridge_frame_enc *e, uint64_t *r
         size_t room;
         void *p = bridge_frame_next_payload(e, &room);
         int rc = bus_ring_observe(r->ring, &r->cursor, rec, p, room);
+        if (rc == MESH_ERANGE)
+            continue; /* an ack for frames sent before a rewind freed records ahead of the
+                       * cursor: they reached the consumer, so go on from the tail */
         if (rc < 0)
             return rc;
         if (bridge_frame_push(e, rec->type, rec->flags, rec->seq, rec->len) < 0)
@@ -189,12 +192,6 @@ static int fill_frame(bridge *b, bridge_out *r, bridge_frame_enc *e, uint64_t *r
 
 static void frame_fail(bridge_out *r, int rc)
 {
-    if (rc == MESH_ERANGE) {
-        mesh_error("route %s -> %s: ring %s: records were freed before being sent", r->slot->from,
-                   r->slot->to, bus_ring_name(r->ring));
-        rewind_route(r, "ring position lost");
-        return;
-    }
     mesh_error("route %s -> %s: ring %s: %s: route disabled until restart (records stay in the "
                "ring)",
                r->slot->from, r->slot->to, bus_ring_name(r->ring), mesh_strerror(rc));

@@ -184,10 +184,10 @@ typedef struct rx_fixture {
     nng_socket peer;
 } rx_fixture;
 
-static int slot_received_one(void *arg)
+static int slot_last_is_3(void *arg)
 {
-    rx_fixture *f = arg;
-    return bridge_slot_get(f->slot, BRIDGE_C_RECEIVED) >= 1;
+    rx_fixture *fx = arg;
+    return bridge_slot_get(fx->slot, BRIDGE_C_LAST_SEQ) >= 3;
 }
 
 static void send_raw(nng_socket s, const void *data, size_t len)
@@ -235,7 +235,10 @@ Test(fuzz, every_rejected_frame_is_counted_and_the_receiver_keeps_working, .time
     static uint8_t base[1 << 14], work[(1 << 14) + 64];
     rng_state = 7;
     uint64_t route = bridge_route_id("prod", "cons");
-    uint64_t n = test_scaled(2000, 200), bad = 0;
+    /* route_bad: the rejected frames whose header still names our route (the
+     * receiver charges those to the route too): route frames (odd i) cut to
+     * 24 bytes or more, or with a flipped bit in bytes 0..15 */
+    uint64_t n = test_scaled(2000, 200), bad = 0, route_bad = 0;
     for (uint64_t i = 0; i < n; i++) {
         size_t len = gen_frame(base, sizeof(base), i % 2 ? route : rnd());
         memcpy(work, base, len);
@@ -255,6 +258,7 @@ Test(fuzz, every_rejected_frame_is_counted_and_the_receiver_keeps_working, .time
         }
         send_raw(f.peer, work, wlen);
         bad++;
+        route_bad += i % 2 == 1 && (i % 3 == 1 || (i % 3 == 0 && wlen >= 24));
     }
     /* two frames over our 16 MiB limit (but under nng's 32 MiB cut-off) */
     size_t huge = (16u << 20) + 4096;
@@ -264,9 +268,12 @@ Test(fuzz, every_rejected_frame_is_counted_and_the_receiver_keeps_working, .time
         bridge_ack_encode(hb, huge, route, 1, 1, 1, 0);
         send_raw(f.peer, hb, huge);
         bad++;
+        route_bad++;
     }
     free(hb);
-    /* a valid frame afterwards is still applied: everything before it was seen */
+    /* A well-formed frame afterwards is still applied (so everything before
+     * it was seen), except its record of type 99, which the route (types 1
+     * and 2) does not carry: skipped and counted, the frame counted bad. */
     bridge_frame_hdr h = {.kind = BRIDGE_FRAME_DATA,
                           .flags = BRIDGE_FRAME_SYNC,
                           .route = route,
@@ -276,15 +283,23 @@ Test(fuzz, every_rejected_frame_is_counted_and_the_receiver_keeps_working, .time
     bridge_frame_enc e;
     cr_assert_eq(bridge_frame_begin(&e, base, sizeof(base), &h), 0);
     cr_assert_eq(bridge_frame_add(&e, 1, 0, 1, "ok", 2), 0);
+    cr_assert_eq(bridge_frame_add(&e, 99, 0, 2, "no", 2), 0);
+    cr_assert_eq(bridge_frame_add(&e, 2, 0, 3, "ok2", 3), 0);
     send_raw(f.peer, base, bridge_frame_finish(&e));
-    cr_assert(test_wait_for(slot_received_one, &f, 60000), "valid frame never applied");
+    cr_assert(test_wait_for(slot_last_is_3, &f, 60000), "valid frame never applied");
     bridge_state_hdr *hdr = bridge_state_header(f.st);
     cr_assert_eq(bridge_word_get(&hdr->bad_frames), bad, "counted %llu of %llu bad frames",
                  (unsigned long long)bridge_word_get(&hdr->bad_frames), (unsigned long long)bad);
+    cr_assert_eq(bridge_slot_get(f.slot, BRIDGE_C_REJECTED), 1);
+    cr_assert_eq(bridge_slot_get(f.slot, BRIDGE_C_BAD_FRAMES), route_bad + 1);
     bus_ring_rec rec;
     static uint8_t out[64];
     cr_assert_eq(bus_ring_pop(f.ring.cons, &rec, out, sizeof(out)), 0);
     cr_assert_eq(rec.len, 2);
     cr_assert_eq(memcmp(out, "ok", 2), 0);
+    cr_assert_eq(bus_ring_pop(f.ring.cons, &rec, out, sizeof(out)), 0);
+    cr_assert_eq(rec.type, 2);
+    cr_assert_eq(memcmp(out, "ok2", 3), 0);
+    cr_assert_eq(bus_ring_pop(f.ring.cons, &rec, out, sizeof(out)), MESH_EAGAIN);
     bridge_stop(f.b, 0);
 }
