@@ -3,6 +3,7 @@
  * snapshots: the engines are never disturbed). */
 #include "sup_status.h"
 
+#include "bridge_state.h"
 #include "mesh_clock.h"
 #include "mesh_error.h"
 #include "sup_mesh.h"
@@ -131,8 +132,34 @@ void sup_status_json(sup_mesh *m, sup_json *j)
     sup_json_arr_end(j);
 }
 
+/* An off-host route's ring: its peer and the bridge's counters for the route
+ * (null until the bridge has registered it). */
+static void ring_bridge_json(sup_json *j, const mesh_config *cfg, const mesh_route_cfg *rt,
+                             const bridge_state *bs)
+{
+    sup_json_kstr(j, "peer", cfg->peers[rt->peer].name);
+    const bridge_slot *sl = bs ? bridge_state_find(bs, rt->from, rt->to) : NULL;
+    sup_json_key(j, "bridge");
+    if (!sl) {
+        sup_json_null(j);
+        return;
+    }
+    sup_json_obj(j);
+    sup_json_kstr(j, "direction", sl->dir == BRIDGE_DIR_OUT ? "out" : "in");
+    for (int c = 0; c < BRIDGE_NCOUNTERS; c++)
+        sup_json_kuint(j, bridge_counter_name((enum bridge_counter)c),
+                       bridge_slot_get(sl, (enum bridge_counter)c));
+    sup_json_obj_end(j);
+}
+
 void sup_status_rings_json(sup_mesh *m, sup_json *j)
 {
+    /* The bridge's counters (bridge/bridge_state.h), attached read-only for
+     * this request; absent when the mesh has no bridge (yet). */
+    bridge_state *bs = NULL;
+    for (int i = 0; i < m->cfg->nroutes && !bs; i++)
+        if (m->cfg->routes[i].peer >= 0 && bridge_state_attach(&bs, m->cfg->name) != 0)
+            break;
     sup_json_kstr(j, "mesh", m->cfg->name);
     sup_json_kuint(j, "time_ns", mesh_now_ns());
     sup_json_key(j, "rings");
@@ -164,9 +191,12 @@ void sup_status_rings_json(sup_mesh *m, sup_json *j)
         sup_json_kuint(j, "next_seq", st.next_seq);
         sup_json_kint(j, "producer_pid", st.producer_pid);
         sup_json_kint(j, "consumer_pid", st.consumer_pid);
+        if (rt->peer >= 0)
+            ring_bridge_json(j, m->cfg, rt, bs);
         sup_json_obj_end(j);
     }
     sup_json_arr_end(j);
+    bridge_state_close(bs);
 }
 
 /* ---- Prometheus ---------------------------------------------------------- */

@@ -96,6 +96,56 @@ static sup_jval *rings_sample(const mctl *c)
     return v;
 }
 
+/* Off-host route: the peer and the bridge's counters, as meshd sent them. */
+static void bridge_json(sup_json *j, const sup_jval *r)
+{
+    const sup_jval *br = sup_jval_get(r, "bridge");
+    if (!sup_jval_get(r, "peer"))
+        return;
+    sup_json_kstr(j, "peer", sup_jval_gstr(r, "peer", ""));
+    sup_json_key(j, "bridge");
+    if (!br || br->type != SUP_J_OBJ) {
+        sup_json_null(j);
+        return;
+    }
+    sup_json_obj(j);
+    for (const sup_jval *k = br->child; k; k = k->next) {
+        if (k->type == SUP_J_NUM)
+            sup_json_kuint(j, k->key, (uint64_t)k->num);
+        else if (k->type == SUP_J_STR)
+            sup_json_kstr(j, k->key, k->str);
+    }
+    sup_json_obj_end(j);
+}
+
+/* The off-host routes' table (only when the mesh has some). */
+static void bridge_table(const sup_jval *rs)
+{
+    int header = 0;
+    for (size_t i = 0; i < sup_jval_len(rs); i++) {
+        const sup_jval *r = sup_jval_at(rs, i), *br = sup_jval_get(r, "bridge");
+        if (!sup_jval_get(r, "peer"))
+            continue;
+        if (!header++)
+            printf("\n%-28s %-10s %-3s %4s %12s %12s %8s %10s %10s %10s %8s\n", "OFF-HOST ROUTE",
+                   "PEER", "DIR", "LINK", "SENT", "RECEIVED", "GAPS", "RECONNECTS", "DROPS",
+                   "BAD FRAMES", "RESENT");
+        char route[64];
+        snprintf(route, sizeof(route), "%s -> %s", sup_jval_gstr(r, "from", "?"),
+                 sup_jval_gstr(r, "to", "?"));
+        if (!br || br->type != SUP_J_OBJ) {
+            printf("%-28s %-10s (bridge not running yet)\n", route, sup_jval_gstr(r, "peer", "?"));
+            continue;
+        }
+        printf("%-28s %-10s %-3s %4s %12.0f %12.0f %8.0f %10.0f %10.0f %10.0f %8.0f\n", route,
+               sup_jval_gstr(r, "peer", "?"), sup_jval_gstr(br, "direction", "?"),
+               sup_jval_gnum(br, "link_up", 0) > 0 ? "up" : "down", sup_jval_gnum(br, "sent", 0),
+               sup_jval_gnum(br, "received", 0), sup_jval_gnum(br, "gaps", 0),
+               sup_jval_gnum(br, "reconnects", 0), sup_jval_gnum(br, "drops", 0),
+               sup_jval_gnum(br, "bad_frames", 0), sup_jval_gnum(br, "resent", 0));
+    }
+}
+
 static void rings_json(const sup_jval *b, double dt_s)
 {
     sup_json j;
@@ -117,6 +167,7 @@ static void rings_json(const sup_jval *b, double dt_s)
         for (size_t k = 0; k < sizeof(nums) / sizeof(nums[0]); k++)
             sup_json_kuint(&j, nums[k], (uint64_t)sup_jval_gnum(r, nums[k], 0));
         sup_json_kdouble(&j, "rate", sup_jval_gnum(r, "rate", 0));
+        bridge_json(&j, r);
         sup_json_obj_end(&j);
     }
     sup_json_arr_end(&j);
@@ -171,6 +222,7 @@ int mctl_rings(const mctl *c, unsigned interval_ms)
                    sup_jval_gnum(r, "full_waits", 0), sup_jval_gnum(r, "drops", 0),
                    sup_jval_gnum(r, "wakeups", 0), sup_jval_gnum(r, "high_water", 0));
         }
+        bridge_table(rb);
     }
     sup_jval_free(a);
     sup_jval_free(b);

@@ -54,7 +54,9 @@ static const struct {
               "  Samples the ring counters twice, MS apart (default 1000), and prints per\n"
               "  route: depth (bytes waiting), rate (messages/s between the samples), messages,\n"
               "  full waits (producer found it full), drops, wakeups (doorbell rings),\n"
-              "  high-water (largest depth seen, bytes).\n"},
+              "  high-water (largest depth seen, bytes). Off-host routes (`peer:`) get a\n"
+              "  second table, the nng bridge's counters: direction, link, records sent and\n"
+              "  received, gaps, reconnects, drops, bad frames, resent (docs/MULTIHOST.md).\n"},
     {"tail", "usage: meshctl tail TYPE [--count N] [--timeout MS]\n"
              "  Prints every TYPE message (e.g. trade, quote, bar, vpin) passing through the\n"
              "  mesh's rings as one JSON line, starting with those still queued. Read-only:\n"
