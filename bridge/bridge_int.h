@@ -129,6 +129,9 @@ void bridge_atomic_inc(uint64_t *p);
 void bridge_ratelog_warn(bridge_ratelog *rl, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* "a.b.c.d:port" of a connection's peer (or "connection N"), for logs. */
+void bridge_pipe_addr(nng_pipe p, char *buf, size_t len);
+
 /* Maps an nng error to a MESH_E* code. */
 int bridge_nng_err(int rv);
 

@@ -105,16 +105,22 @@ static int link_open(bridge *b, bridge_link *l, char *err, size_t errlen)
     return 0;
 }
 
-static void listen_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+void bridge_pipe_addr(nng_pipe p, char *buf, size_t len)
 {
     nng_sockaddr sa;
-    char addr[96] = "?";
-    (void)arg;
+    snprintf(buf, len, "connection %d", nng_pipe_id(p));
     if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) == 0 && sa.s_family == NNG_AF_INET) {
         const uint8_t *ip = (const uint8_t *)&sa.s_in.sa_addr;
-        snprintf(addr, sizeof(addr), "%u.%u.%u.%u:%u", ip[0], ip[1], ip[2], ip[3],
+        snprintf(buf, len, "%u.%u.%u.%u:%u", ip[0], ip[1], ip[2], ip[3],
                  (unsigned)ntohs(sa.s_in.sa_port));
     }
+}
+
+static void listen_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    char addr[96];
+    (void)arg;
+    bridge_pipe_addr(p, addr, sizeof(addr));
     if (ev == NNG_PIPE_EV_ADD_POST)
         mesh_info("listener: peer connected from %s", addr);
     else if (ev == NNG_PIPE_EV_REM_POST)

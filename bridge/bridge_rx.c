@@ -86,16 +86,6 @@ static bridge_in *find_route(bridge *b, uint64_t id)
     return NULL;
 }
 
-static void pipe_name(nng_pipe p, char *buf, size_t len)
-{
-    nng_sockaddr sa;
-    snprintf(buf, len, "pipe %d", nng_pipe_id(p));
-    if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) == 0 && sa.s_family == NNG_AF_INET) {
-        const uint8_t *ip = (const uint8_t *)&sa.s_in.sa_addr;
-        snprintf(buf, len, "%u.%u.%u.%u", ip[0], ip[1], ip[2], ip[3]);
-    }
-}
-
 /* Counts and logs a rejected frame; the route is charged when the header
  * names one of ours. */
 static void reject(bridge *b, nng_msg *m, const char *what, size_t offset)
@@ -113,7 +103,7 @@ static void reject(bridge *b, nng_msg *m, const char *what, size_t offset)
     if (r)
         bridge_slot_add(r->slot, BRIDGE_C_BAD_FRAMES, 1);
     char from[64];
-    pipe_name(nng_msg_get_pipe(m), from, sizeof(from));
+    bridge_pipe_addr(nng_msg_get_pipe(m), from, sizeof(from));
     bridge_ratelog_warn(&b->log_bad, "rejected a %zu-byte frame from %s%s%s%s%s: %s (at byte %zu)",
                         len, from, r ? " for route " : "", r ? r->from : "", r ? " -> " : "",
                         r ? r->to : "", what, offset);
