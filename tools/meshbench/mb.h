@@ -83,13 +83,14 @@ typedef struct mb_case {
     const struct mb_transport *tr;
     size_t payload; /* bytes per message on the wire (trade: encoded size) */
     mb_shared *sh;
-    char tag[64];         /* unique per case: names shm objects, ipc paths */
-    void *setup_priv;     /* state the parent's setup hands to the roles via fork */
-    int role;             /* 0 = A (pinger, producer), 1 = B (echoer, consumer), -1 parent */
-    bool yield;           /* both roles on one CPU: yield while spinning */
-    uint64_t deadline_ns; /* CLOCK_MONOTONIC; roles give up after it */
-    mesh_hist *stamp;     /* non-NULL while B's recv should record stamped latency */
-    uint32_t barriers;    /* barriers this role has passed */
+    char tag[64];           /* unique per case: names shm objects, ipc paths */
+    void *setup_priv;       /* state the parent's setup hands to the roles via fork */
+    struct mb_rings *rings; /* ring transports: the rings the roles open (mb_ring.h) */
+    int role;               /* 0 = A (pinger, producer), 1 = B (echoer, consumer), -1 parent */
+    bool yield;             /* both roles on one CPU: yield while spinning */
+    uint64_t deadline_ns;   /* CLOCK_MONOTONIC; roles give up after it */
+    mesh_hist *stamp;       /* non-NULL while B's recv should record stamped latency */
+    uint32_t barriers;      /* barriers this role has passed */
 } mb_case;
 
 /* A transport plugs in through this table. open/close/send/recv run in the
@@ -99,6 +100,7 @@ typedef struct mb_transport {
     const char *name;
     const char *what;
     unsigned flags;
+    unsigned rtt_allow_us;    /* case timeout allowance per round trip (0: MB_RTT_ALLOW_US) */
     int (*setup)(mb_case *c); /* teardown runs even when setup fails half-way */
     void (*teardown)(mb_case *c);
     int (*open)(mb_case *c, mb_ep **out);
@@ -110,12 +112,14 @@ typedef struct mb_transport {
     int (*stream)(mb_ep *ep, int on);
 } mb_transport;
 
+#define MB_RTT_ALLOW_US 200u /* default per-round-trip timeout allowance (see --timeout) */
+
 #define MB_TR_THREADS  0x1u /* both roles are threads of one process */
 #define MB_TR_NO_TPUT  0x2u /* no throughput phase (the cache-line floor) */
 #define MB_TR_ONE_SIZE 0x4u /* runs once, payload fixed by setup, not per --sizes */
 
 extern const mb_transport mb_tr_floor, mb_tr_ring, mb_tr_uds, mb_tr_uds_spin, mb_tr_nng_ipc,
-    mb_tr_nng_inproc, mb_tr_trade;
+    mb_tr_nng_inproc, mb_tr_trade, mb_tr_nng_route;
 extern const mb_transport *const mb_transports[];
 extern const unsigned mb_ntransports;
 

@@ -174,13 +174,15 @@ static int wait_children(mb_case *c, pid_t *pids, int n, const sigset_t *waitset
     return rc;
 }
 
-static uint64_t case_timeout_ns(const mb_opts *o)
+static uint64_t case_timeout_ns(const mb_opts *o, const mb_transport *tr)
 {
     if (o->timeout_s != 0)
         return (uint64_t)o->timeout_s * 1000000000ull;
-    /* Generous bound for a loaded machine: 200 us per round trip, twice the
-     * streaming budget per repetition, plus a minute. */
-    return 60000000000ull + (o->warmup + o->samples) * 200000ull +
+    /* Generous bound for a loaded machine: 200 us per round trip (more for
+     * slow transports), twice the streaming budget per repetition, plus a
+     * minute. */
+    uint64_t rtt_ns = (tr->rtt_allow_us ? tr->rtt_allow_us : MB_RTT_ALLOW_US) * 1000ull;
+    return 60000000000ull + (o->warmup + o->samples) * rtt_ns +
            (uint64_t)o->repeat * o->budget_ms * 2000000ull;
 }
 
@@ -291,7 +293,7 @@ int mb_run_case(const mb_opts *o, const mb_transport *tr, size_t payload, mb_res
         mesh_error("%s %zu B: setup: %s", tr->name, payload, mesh_strerror(rc));
         goto out_teardown; /* teardowns accept a partial setup */
     }
-    c.deadline_ns = mesh_now_ns() + case_timeout_ns(o);
+    c.deadline_ns = mesh_now_ns() + case_timeout_ns(o, tr);
     rc = run_forked(&c);
     if (rc != 0)
         mesh_error("%s %zu B: %s (%s)", tr->name, c.payload, sh->err[0] ? sh->err : "failed",

@@ -1,5 +1,6 @@
 /* meshbench: latency and throughput of the shared-memory ring between two
- * pinned processes, beside the hardware floor, Unix sockets and nng. */
+ * pinned processes, beside the hardware floor, Unix sockets, nng and the
+ * nng bridge route. */
 #include "mb.h"
 #include "mesh_error.h"
 #include "mesh_log.h"
@@ -10,7 +11,7 @@
 
 const mb_transport *const mb_transports[] = {
     &mb_tr_floor,    &mb_tr_ring,    &mb_tr_trade,      &mb_tr_uds,
-    &mb_tr_uds_spin, &mb_tr_nng_ipc, &mb_tr_nng_inproc,
+    &mb_tr_uds_spin, &mb_tr_nng_ipc, &mb_tr_nng_inproc, &mb_tr_nng_route,
 };
 const unsigned mb_ntransports = sizeof(mb_transports) / sizeof(mb_transports[0]);
 

@@ -1,5 +1,6 @@
 /* meshbench output: run header, the human table or JSON lines, and the
- * derived ratios checked against the targets of the bus issue. */
+ * derived ratios checked against the targets of the bus and off-host route
+ * issues. */
 #include "mb.h"
 #include "mesh_cpu.h"
 
@@ -8,11 +9,12 @@
 #include <string.h>
 #include <sys/utsname.h>
 
-/* Targets from the issue (see docs/PERFORMANCE.md). */
+/* Targets from the issues (see docs/PERFORMANCE.md). */
 #define TARGET_RING_OVER_FLOOR 2.0  /* ring p50 <= 2x the floor p50 */
 #define TARGET_NNG_OVER_RING   20.0 /* nng ipc p50 >= 20x the ring p50 */
 #define TARGET_RING_64_MSGS    20e6 /* 64-byte messages per second */
 #define TARGET_TRADE_P50_NS    400  /* protobuf trade end to end, p50 below */
+#define TARGET_ROUTE_64_MSGS   1e6  /* nng bridge route, 64-byte messages per second */
 #define RATIO_SIZE             64   /* payload the ratios compare at */
 
 static void cpu_model(char *out, size_t cap)
@@ -155,6 +157,33 @@ static void ratio_floor(FILE *f, const mb_result *ring, const mb_result *fl)
             verdict(x <= TARGET_RING_OVER_FLOOR), fl ? fl->p50 : 0);
 }
 
+/* The nng bridge route (off-host routes issue): throughput target, and its
+ * latency beside the ring's from the same run. */
+static void ratio_route(FILE *f, const mb_result *route, const mb_result *ring)
+{
+    if (route == NULL) {
+        fprintf(f, "# nng-route 64 B: n/a (needs nng-route at 64 B)\n");
+        return;
+    }
+    if (route->msgs_per_s >= 0)
+        fprintf(f, "# nng-route 64 B throughput: %.2f M msgs/s, %.0f MB/s (target >= %.0f M: %s)\n",
+                route->msgs_per_s / 1e6, route->bytes_per_s / 1e6, TARGET_ROUTE_64_MSGS / 1e6,
+                verdict(route->msgs_per_s >= TARGET_ROUTE_64_MSGS));
+    if (ring && ring->p50 > 0)
+        fprintf(f,
+                "# ratio nng-route p50 / ring p50 (64 B, RTT/2): %" PRIu64 " / %" PRIu64
+                " = %.0f; nng-route p99 %" PRIu64 ", p99.9 %" PRIu64 " ns\n",
+                route->p50, ring->p50, (double)route->p50 / (double)ring->p50, route->p99,
+                route->p999);
+    else
+        fprintf(f, "# ratio nng-route p50 / ring p50 (64 B): n/a (needs ring at 64 B)\n");
+    if (route->has_stamp)
+        fprintf(f,
+                "# nng-route 64 B one-way stamped: p50 %" PRIu64 ", p99 %" PRIu64 ", p99.9 %" PRIu64
+                ", max %" PRIu64 " ns\n",
+                route->st_p50, route->st_p99, route->st_p999, route->st_max);
+}
+
 static void ratio_lines(FILE *f, const mb_result *rs, unsigned n)
 {
     const mb_result *ring = find(rs, n, "ring", RATIO_SIZE);
@@ -184,6 +213,7 @@ static void ratio_lines(FILE *f, const mb_result *rs, unsigned n)
                 verdict(tr->p50 < TARGET_TRADE_P50_NS && tr->st_p50 < TARGET_TRADE_P50_NS));
     else
         fprintf(f, "# trade end to end p50: n/a (needs trade)\n");
+    ratio_route(f, find(rs, n, "nng-route", RATIO_SIZE), ring);
 }
 
 void mb_report_ratios(const mb_opts *o, const mb_result *rs, unsigned n)

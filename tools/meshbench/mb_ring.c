@@ -1,8 +1,9 @@
 /* meshbench transports "ring" and "trade": the bus SPSC ring, one POSIX shm
  * object per direction created by the parent. "ring" copies raw payloads in
  * (claim + memcpy + commit) and out (peek + memcpy); "trade" encodes a
- * meshpb.Trade straight into claimed space and decodes it with the arena. */
-#include "mb.h"
+ * meshpb.Trade straight into claimed space and decodes it with the arena.
+ * The ring endpoints also serve "nng-route" (mb_bridge.c). */
+#include "mb_ring.h"
 #include "bus_ring.h"
 #include "bus_shm.h"
 #include "mesh_clock.h"
@@ -10,70 +11,84 @@
 #include "mesh_log.h"
 #include "msg_codec.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define RING_NAME_LEN 128
-#define RING_RAW_TYPE 0u   /* raw payload records: no registered message type */
-#define RING_BATCH    32u  /* consumer releases after this many records, or when idle */
-#define TRADE_CLAIM   256u /* claim size for one encoded trade (~60 bytes used) */
-#define TRADE_ARENA   4096u
-
-typedef struct ring_names {
-    char ab[RING_NAME_LEN]; /* A -> B */
-    char ba[RING_NAME_LEN]; /* B -> A */
-} ring_names;
+#define RING_BATCH  32u  /* consumer releases after this many records, or when idle */
+#define TRADE_CLAIM 256u /* claim size for one encoded trade (~60 bytes used) */
+#define TRADE_ARENA 4096u
+#define STAMP_AT    8u /* stamped payloads: CLOCK_MONOTONIC ns at bytes 8..15 */
 
 struct mb_ep {
     mb_case *c;
     bus_ring *tx, *rx;
     uint32_t pending;  /* peeked on rx, not yet released */
+    bool yield;        /* c->rings->yield */
+    bool stamp;        /* c->rings->stamp, and not streaming */
     msg_arena *arena;  /* trade: decode arena */
     Meshpb__Trade out; /* trade: template for the next message */
 };
 
-static void ring_teardown(mb_case *c)
-{
-    ring_names *n = c->setup_priv;
-    if (n == NULL)
-        return;
-    if (n->ab[0])
-        bus_shm_unlink(n->ab);
-    if (n->ba[0])
-        bus_shm_unlink(n->ba);
-    free(n);
-    c->setup_priv = NULL;
-}
-
-static int ring_create_pair(mb_case *c)
+int mb_rings_add(mb_case *c, mb_rings *r, const char *what)
 {
     uint64_t cap = c->opts->ring_bytes;
     if (c->payload > bus_ring_default_max_record(cap)) {
-        mesh_error("ring: %zu-byte payload exceeds the max record %u of a %llu-byte ring "
+        mesh_error("%s: %zu-byte payload exceeds the max record %u of a %llu-byte ring "
                    "(raise --ring-bytes)",
-                   c->payload, bus_ring_default_max_record(cap), (unsigned long long)cap);
+                   c->tr->name, c->payload, bus_ring_default_max_record(cap),
+                   (unsigned long long)cap);
         return MESH_ETOOBIG;
     }
-    ring_names *n = calloc(1, sizeof(*n));
-    if (n == NULL)
-        return MESH_ENOMEM;
-    c->setup_priv = n;
-    int rc = bus_shm_name(n->ab, sizeof(n->ab), c->tag, "ring", "ab", NULL);
+    if (r->n == MB_RING_MAX)
+        return MESH_ENOSPC;
+    char *name = r->name[r->n];
+    int rc = bus_shm_name(name, MB_RING_NAME, c->tag, "ring", what, NULL);
     if (rc == 0)
-        rc = bus_shm_name(n->ba, sizeof(n->ba), c->tag, "ring", "ba", NULL);
+        rc = bus_ring_create(name, cap, 0, BUS_RING_POLICY_WAIT);
     if (rc != 0) {
-        n->ab[0] = n->ba[0] = '\0';
+        name[0] = '\0'; /* nothing of ours to unlink */
         return rc;
     }
-    rc = bus_ring_create(n->ab, cap, 0, BUS_RING_POLICY_WAIT);
-    if (rc != 0) {
-        n->ab[0] = n->ba[0] = '\0'; /* nothing of ours to unlink */
-        return rc;
-    }
-    rc = bus_ring_create(n->ba, cap, 0, BUS_RING_POLICY_WAIT);
-    if (rc != 0)
-        n->ba[0] = '\0';
-    return rc; /* on failure teardown unlinks what was created */
+    return (int)r->n++;
+}
+
+void mb_rings_unlink(mb_rings *r)
+{
+    for (unsigned i = 0; i < r->n; i++)
+        if (r->name[i][0])
+            bus_shm_unlink(r->name[i]);
+    r->n = 0;
+}
+
+static void ring_teardown(mb_case *c)
+{
+    mb_rings *r = c->setup_priv;
+    if (r == NULL)
+        return;
+    mb_rings_unlink(r);
+    free(r);
+    c->setup_priv = NULL;
+    c->rings = NULL;
+}
+
+/* One ring per direction: A produces into "ab", which B consumes. */
+static int ring_create_pair(mb_case *c)
+{
+    mb_rings *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return MESH_ENOMEM;
+    c->setup_priv = r;
+    c->rings = r;
+    int ab = mb_rings_add(c, r, "ab");
+    if (ab < 0)
+        return ab;
+    int ba = mb_rings_add(c, r, "ba");
+    if (ba < 0)
+        return ba; /* teardown unlinks what was created */
+    r->tx[0] = r->rx[1] = ab;
+    r->tx[1] = r->rx[0] = ba;
+    return 0;
 }
 
 static int ring_setup(mb_case *c)
@@ -81,7 +96,7 @@ static int ring_setup(mb_case *c)
     return ring_create_pair(c);
 }
 
-static void ring_close(mb_ep *ep)
+void mb_ring_ep_close(mb_ep *ep)
 {
     if (ep == NULL)
         return;
@@ -93,22 +108,34 @@ static void ring_close(mb_ep *ep)
     free(ep);
 }
 
-static int ring_open(mb_case *c, mb_ep **out)
+int mb_ring_ep_open(mb_case *c, mb_ep **out)
 {
-    ring_names *n = c->setup_priv;
+    const mb_rings *r = c->rings;
     mb_ep *ep = calloc(1, sizeof(*ep));
     if (ep == NULL)
         return MESH_ENOMEM;
     ep->c = c;
-    int rc = bus_ring_open(&ep->tx, c->role == 0 ? n->ab : n->ba, BUS_RING_PRODUCER);
+    ep->yield = r->yield;
+    ep->stamp = r->stamp;
+    int rc = bus_ring_open(&ep->tx, r->name[r->tx[c->role]], BUS_RING_PRODUCER);
     if (rc == 0)
-        rc = bus_ring_open(&ep->rx, c->role == 0 ? n->ba : n->ab, BUS_RING_CONSUMER);
+        rc = bus_ring_open(&ep->rx, r->name[r->rx[c->role]], BUS_RING_CONSUMER);
     if (rc != 0) {
-        ring_close(ep);
+        mb_ring_ep_close(ep);
         return rc;
     }
+    if (r->db[c->role] != NULL)
+        bus_ring_set_doorbell(ep->tx, r->db[c->role]);
     *out = ep;
     return 0;
+}
+
+/* One unsuccessful poll: yields first when other threads need the CPU. */
+static int ring_poll_fail(mb_ep *ep, uint32_t *n)
+{
+    if (ep->yield)
+        sched_yield();
+    return mb_spin(ep->c, n);
 }
 
 /* Claims `len` bytes, spinning while the ring is full. */
@@ -117,7 +144,7 @@ static int ring_claim(mb_ep *ep, size_t len, void **p)
     uint32_t n = 0;
     int rc;
     while ((rc = bus_ring_claim(ep->tx, len, p)) == MESH_EAGAIN) {
-        int src = mb_spin(ep->c, &n);
+        int src = ring_poll_fail(ep, &n);
         if (src != 0)
             return src;
     }
@@ -126,22 +153,27 @@ static int ring_claim(mb_ep *ep, size_t len, void **p)
 
 /* Streaming: the producer publishes the head once per batch of bytes (one
  * cross-core line transfer per batch instead of per message); leaving it
- * flushes what is held back. */
-static int ring_stream(mb_ep *ep, int on)
+ * flushes what is held back. Stamping is for the latency phase only. */
+int mb_ring_ep_stream(mb_ep *ep, int on)
 {
     uint32_t batch = on ? ep->c->opts->publish_batch : 0;
     uint64_t max = ep->c->opts->ring_bytes / 4;
+    ep->stamp = !on && ep->c->rings->stamp;
     return bus_ring_set_publish_batch(ep->tx, batch > max ? (uint32_t)max : batch);
 }
 
-static int ring_send(mb_ep *ep, const uint8_t *buf, size_t len)
+int mb_ring_ep_send(mb_ep *ep, const uint8_t *buf, size_t len)
 {
-    void *p;
-    int rc = ring_claim(ep, len, &p);
+    uint8_t *p;
+    int rc = ring_claim(ep, len, (void **)&p);
     if (rc != 0)
         return rc;
     memcpy(p, buf, len);
-    return bus_ring_commit(ep->tx, RING_RAW_TYPE, 0, len);
+    if (ep->stamp && len >= STAMP_AT + sizeof(uint64_t)) {
+        uint64_t now = mesh_now_ns();
+        memcpy(p + STAMP_AT, &now, sizeof(now));
+    }
+    return bus_ring_commit(ep->tx, MB_RAW_TYPE, 0, len);
 }
 
 /* Peeks the next record, spinning while the ring is empty; records already
@@ -157,7 +189,7 @@ static int ring_wait(mb_ep *ep, bus_ring_rec *rec)
             bus_ring_release(ep->rx);
             ep->pending = 0;
         }
-        rc = mb_spin(ep->c, &n);
+        rc = ring_poll_fail(ep, &n);
         if (rc != 0)
             return rc;
     }
@@ -172,7 +204,7 @@ static void ring_done(mb_ep *ep)
     }
 }
 
-static int ring_recv(mb_ep *ep, uint8_t *buf, size_t cap, size_t *len)
+int mb_ring_ep_recv(mb_ep *ep, uint8_t *buf, size_t cap, size_t *len)
 {
     bus_ring_rec rec;
     int rc = ring_wait(ep, &rec);
@@ -182,6 +214,11 @@ static int ring_recv(mb_ep *ep, uint8_t *buf, size_t cap, size_t *len)
         return mb_fail(ep->c, MESH_EMSGSIZE, "ring record of %u bytes > buffer %zu", rec.len, cap);
     memcpy(buf, rec.data, rec.len);
     *len = rec.len;
+    if (ep->c->stamp != NULL && ep->stamp && rec.len >= STAMP_AT + sizeof(uint64_t)) {
+        uint64_t now = mesh_now_ns(), sent;
+        memcpy(&sent, buf + STAMP_AT, sizeof(sent));
+        mesh_hist_record(ep->c->stamp, now > sent ? now - sent : 0);
+    }
     ring_done(ep);
     return 0;
 }
@@ -213,12 +250,12 @@ static int trade_setup(mb_case *c)
 
 static int trade_open(mb_case *c, mb_ep **out)
 {
-    int rc = ring_open(c, out);
+    int rc = mb_ring_ep_open(c, out);
     if (rc != 0)
         return rc;
     rc = msg_arena_open(&(*out)->arena, TRADE_ARENA);
     if (rc != 0) {
-        ring_close(*out);
+        mb_ring_ep_close(*out);
         *out = NULL;
         return rc;
     }
@@ -279,11 +316,11 @@ const mb_transport mb_tr_ring = {
     .flags = 0,
     .setup = ring_setup,
     .teardown = ring_teardown,
-    .open = ring_open,
-    .close = ring_close,
-    .send = ring_send,
-    .stream = ring_stream,
-    .recv = ring_recv,
+    .open = mb_ring_ep_open,
+    .close = mb_ring_ep_close,
+    .send = mb_ring_ep_send,
+    .stream = mb_ring_ep_stream,
+    .recv = mb_ring_ep_recv,
 };
 
 const mb_transport mb_tr_trade = {
@@ -293,8 +330,8 @@ const mb_transport mb_tr_trade = {
     .setup = trade_setup,
     .teardown = ring_teardown,
     .open = trade_open,
-    .close = ring_close,
+    .close = mb_ring_ep_close,
     .send = trade_send,
-    .stream = ring_stream,
+    .stream = mb_ring_ep_stream,
     .recv = trade_recv,
 };

@@ -10,8 +10,9 @@ import sys
 
 REQUIRED = ("transport", "payload_bytes", "p50_ns", "p99_ns", "p999_ns", "max_ns",
             "msgs_per_s", "bytes_per_s", "samples")
-ALL = {"floor", "ring", "trade", "uds", "uds-spin", "nng-ipc", "nng-inproc"}
-SIZED = {"ring", "uds", "uds-spin", "nng-ipc", "nng-inproc"}
+ALL = {"floor", "ring", "trade", "uds", "uds-spin", "nng-ipc", "nng-inproc", "nng-route"}
+SIZED = {"ring", "uds", "uds-spin", "nng-ipc", "nng-inproc", "nng-route"}
+STAMPED = {"trade", "nng-route"}  # also report a one-way stamped latency (payloads >= 16 B)
 
 failures = []
 
@@ -30,9 +31,26 @@ def cpus():
     return "%d,%d" % (a, b)
 
 
+def leftover_shm(pid):
+    # Rings of this meshbench run still in /dev/shm (teardown must unlink them).
+    prefix = "mesh.meshbench-%d-" % pid
+    try:
+        return sorted(n for n in os.listdir("/dev/shm") if n.startswith(prefix))
+    except FileNotFoundError:
+        return []
+
+
 def run(exe, *args, timeout=240):
-    p = subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout)
-    return p.returncode, p.stdout, p.stderr
+    p = subprocess.Popen([exe, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        check(False, "%s finishes within %d s" % (" ".join(args), timeout))
+    left = leftover_shm(p.pid)
+    check(not left, "%s leaves no shm object behind (got %s)" % (" ".join(args), left))
+    return p.returncode, out, err
 
 
 def check_usage_errors(exe):
@@ -83,9 +101,13 @@ def check_row(r, samples, messages):
     check(r.get("messages") == messages, "%s messages == %d" % (t, messages))
     if t == "trade":
         check(r["payload_bytes"] > 20, "trade payload is an encoded Trade (> 20 bytes)")
-        check(r.get("oneway_samples") == samples, "trade has one stamped sample per ping")
-        check(0 < r.get("oneway_p50_ns", 0) <= r.get("oneway_max_ns", 0),
-              "trade 0 < oneway_p50 <= oneway_max")
+    if t in STAMPED:
+        check(r.get("oneway_samples") == samples, "%s has one stamped sample per ping" % t)
+        check(0 < r.get("oneway_p50_ns", 0) <= r.get("oneway_p99_ns", 0) <=
+              r.get("oneway_p999_ns", 0) <= r.get("oneway_max_ns", 0),
+              "%s 0 < oneway_p50 <= p99 <= p999 <= max (%r)" % (t, r))
+    else:
+        check("oneway_p50_ns" not in r, "%s has no stamped one-way latency" % t)
 
 
 def check_json_run(exe):
@@ -105,19 +127,43 @@ def check_json_run(exe):
     for r in rows:
         check_row(r, samples, messages)
     check("ratio ring p50 / floor p50" in err, "ratio lines on stderr with --json")
+    check("# nng-route 64 B throughput: " in err and "target >= 1 M" in err,
+          "nng-route throughput line against its target (stderr %r)" % err[-2000:])
+    check("# ratio nng-route p50 / ring p50 (64 B, RTT/2): " in err,
+          "nng-route p50 against the ring's of the same run")
+    check("# nng-route 64 B one-way stamped: p50 " in err, "nng-route one-way stamped line")
 
 
 def check_table_run(exe):
-    rc, out, err = run(exe, "--transports", "floor,uds", "--samples", "200", "--warmup", "10",
-                       "--messages", "1000", "--sizes", "16,32", "--cpus", cpus())
+    rc, out, err = run(exe, "--transports", "floor,uds,nng-route", "--samples", "200",
+                       "--warmup", "10", "--messages", "1000", "--sizes", "8,32",
+                       "--cpus", cpus())
     check(rc == 0, "table run exits 0 (got %d; stderr %r)" % (rc, err[-2000:]))
     lines = [l for l in out.splitlines() if l and not l.startswith("#")]
     check(lines and lines[0].split()[:3] == ["transport", "bytes", "p50_ns"], "table header")
     body = [l.split() for l in lines[1:]]
     got = [(b[0], b[1]) for b in body]
-    check(got == [("floor", "8"), ("uds", "16"), ("uds", "32")],
-          "table rows floor 8, uds 16, uds 32 (got %s)" % got)
+    # 8-byte payloads hold only the sequence number: no room for a stamp.
+    want = [("floor", "8"), ("uds", "8"), ("uds", "32"), ("nng-route", "8"),
+            ("nng-route", "32"), ("stamped", "32")]
+    check(got == want, "table rows %s (got %s)" % (want, got))
     check(any(l.startswith("# ratio") for l in out.splitlines()), "ratio lines in table mode")
+    check("# nng-route 64 B: n/a (needs nng-route at 64 B)" in out,
+          "nng-route line says n/a without a 64 B case")
+
+
+def check_route_errors(exe):
+    # A payload above the rings' max record fails nng-route's setup before
+    # any bridge starts: the case fails, the run goes on and says so.
+    rc, out, err = run(exe, "--json", "--transports", "nng-route,uds", "--sizes", "2048",
+                       "--ring-bytes", "4096", "--samples", "100", "--warmup", "10",
+                       "--messages", "100", "--cpus", cpus())
+    check(rc == 1, "oversized nng-route payload exits 1 (got %d)" % rc)
+    check("--ring-bytes" in err and "nng-route" in err,
+          "oversized payload error names nng-route and --ring-bytes (stderr %r)" % err)
+    rows = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+    check([r.get("transport") for r in rows] == ["uds"],
+          "the other transport still runs after nng-route failed (got %r)" % rows)
 
 
 def main():
@@ -125,6 +171,7 @@ def main():
     check_usage_errors(exe)
     check_json_run(exe)
     check_table_run(exe)
+    check_route_errors(exe)
     if failures:
         print("%d check(s) failed" % len(failures), file=sys.stderr)
         return 1
