@@ -39,11 +39,12 @@ run_build() { # name, suite-args, meson-args...
   tally "$dir.test.log"
 }
 
-run_build build "" -Dbuildtype=debugoptimized
+# -Dtests=enabled: a missing Criterion must fail the build, not drop the tests.
+run_build build "" -Dbuildtype=debugoptimized -Dtests=enabled
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  run_build build-asan "--suite mesh" -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false -Dscale=0.1
+  run_build build-asan "--suite mesh" -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false -Dscale=0.1 -Dtests=enabled
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-  run_build build-tsan "--suite concurrency" -Dbuildtype=debug -Db_sanitize=thread -Db_lundef=false -Dscale=0.1
+  run_build build-tsan "--suite concurrency" -Dbuildtype=debug -Db_sanitize=thread -Db_lundef=false -Dscale=0.1 -Dtests=enabled
 
 echo "tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
