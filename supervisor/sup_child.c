@@ -1,11 +1,13 @@
 /* Child process handling on libuv: spawn with pipes, read output and the
- * readiness line, report the exit, close every handle before a respawn. */
+ * readiness line, signal the engine's process group, report the exit (after
+ * killing what is left of the group), close every handle before a respawn. */
 #include "sup_child.h"
 
 #include "mesh_error.h"
 #include "mesh_log.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -107,10 +109,23 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         stream_done(c, s); /* UV_EOF or an error: either way this stream is over */
 }
 
+/* The engine's process group outlives its leader while a member runs (the
+ * kernel does not reuse the number meanwhile): SIGKILL whatever is left, so
+ * no child of the engine survives its run. */
+static void kill_leftovers(sup_child *c)
+{
+    if (c->pgid <= 0)
+        return;
+    if (kill(-c->pgid, SIGKILL) == 0)
+        mesh_info("%s: SIGKILL to the rest of its process group %d", c->name, (int)c->pgid);
+    c->pgid = 0;
+}
+
 static void exit_cb(uv_process_t *p, int64_t status, int sig)
 {
     sup_child *c = p->data;
     c->pid = 0;
+    kill_leftovers(c);
     close_handle(c, (uv_handle_t *)p);
     if (c->ops->on_exit)
         c->ops->on_exit(c->arg, status, sig);
@@ -162,6 +177,7 @@ int sup_child_spawn(sup_child *c, uv_loop_t *loop, const char *file, char **argv
         return uv_to_mesh(rc);
     }
     c->pid = c->proc.pid;
+    c->pgid = c->proc.pid; /* UV_PROCESS_DETACHED: setsid() made it a group leader */
     uv_read_start((uv_stream_t *)&c->out, alloc_cb, read_cb);
     uv_read_start((uv_stream_t *)&c->err, alloc_cb, read_cb);
     uv_read_start((uv_stream_t *)&c->rdy, alloc_cb, read_cb);
@@ -172,6 +188,12 @@ int sup_child_kill(sup_child *c, int sig)
 {
     if (c->pid <= 0)
         return MESH_ESRCH;
+    /* The whole group: an engine's own children get the signal too. Between
+     * fork and setsid() in the child the group does not exist yet. */
+    if (kill(-c->pgid, sig) == 0)
+        return 0;
+    if (errno != ESRCH)
+        return mesh_err_from_errno(errno);
     int rc = uv_process_kill(&c->proc, sig);
     return rc < 0 ? uv_to_mesh(rc) : 0;
 }

@@ -25,6 +25,7 @@ typedef struct sup_child {
     size_t rdylen;
     int open_handles; /* handles not closed yet */
     int pid;          /* > 0 while the process exists (until reaped) */
+    int pgid;         /* its process group (= pid: own session), 0 once cleaned up */
     int ready_seen;
     const char *name; /* prefix for captured lines; must outlive the child */
     int out_fd, err_fd;
@@ -43,8 +44,10 @@ void sup_child_init(sup_child *c, const char *name, const sup_child_ops *ops, vo
  * code: nothing runs, and ops->on_idle is called once the handles are closed. */
 int sup_child_spawn(sup_child *c, uv_loop_t *loop, const char *file, char **argv, char **env);
 
-/* Sends a signal to the live process. Returns 0, MESH_ESRCH when there is
- * none, or the kill error. */
+/* Sends a signal to the live process and every member of its process group
+ * (the engine's own children, unless they left it). Returns 0, MESH_ESRCH
+ * when there is none, or the kill error. When the process exits, whatever
+ * is left of its group gets SIGKILL before ops->on_exit. */
 int sup_child_kill(sup_child *c, int sig);
 
 /* 1 when no handle is open (no process, pipes closed). */

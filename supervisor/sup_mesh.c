@@ -155,6 +155,7 @@ void sup_mesh_finish(sup_mesh *m)
     if (!m->cfg || m->stopping == 2)
         return;
     m->stopping = 2;
+    sup_reap_descendants(5000); /* nothing an engine started may outlive the mesh */
     teardown(m);
     mesh_info("mesh stopped%s (exit status %d)",
               m->keep_shm ? "; shared memory kept (keep_shm)" : "; shared memory removed",

@@ -326,34 +326,52 @@ long th_read_counters(const char *path, unsigned *counts, size_t n)
     return lines;
 }
 
-/* Kills every process whose environment holds MESH_CONFIG=<config>. */
-static void kill_engines(const th_mesh *h)
+/* 1 when /proc/<pid>/environ holds the entry `want` (zombies have none). */
+static int environ_has(pid_t pid, const char *want)
+{
+    static char env[65536];
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, env, sizeof(env) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    env[n] = '\0';
+    for (ssize_t i = 0; i < n; i += (ssize_t)strlen(env + i) + 1)
+        if (strcmp(env + i, want) == 0)
+            return 1;
+    return 0;
+}
+
+int th_mesh_procs(const th_mesh *h, pid_t *pids, int max)
 {
     char want[400];
     snprintf(want, sizeof(want), "MESH_CONFIG=%s", h->config);
     DIR *d = opendir("/proc");
+    int n = 0;
     for (struct dirent *de; d && (de = readdir(d));) {
         pid_t pid = (pid_t)atoi(de->d_name);
-        if (pid <= 0 || pid == getpid())
+        if (pid <= 0 || pid == getpid() || pid == h->meshd || !environ_has(pid, want))
             continue;
-        char path[64], env[65536];
-        snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
-        int fd = open(path, O_RDONLY);
-        if (fd < 0)
-            continue;
-        ssize_t n = read(fd, env, sizeof(env) - 1);
-        close(fd);
-        if (n <= 0)
-            continue;
-        env[n] = '\0';
-        for (ssize_t i = 0; i < n; i += (ssize_t)strlen(env + i) + 1)
-            if (strcmp(env + i, want) == 0) {
-                kill(pid, SIGKILL);
-                break;
-            }
+        if (n < max)
+            pids[n] = pid;
+        n++;
     }
     if (d)
         closedir(d);
+    return n;
+}
+
+/* Kills every process whose environment holds MESH_CONFIG=<config>. */
+static void kill_engines(const th_mesh *h)
+{
+    pid_t pids[512];
+    int n = th_mesh_procs(h, pids, 512);
+    for (int i = 0; i < n && i < 512; i++)
+        kill(pids[i], SIGKILL);
 }
 
 void th_cleanup(th_mesh *h)

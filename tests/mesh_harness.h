@@ -87,6 +87,11 @@ int th_run(char *const argv[], char *out, size_t outlen, char *err, size_t errle
  * number of lines read. */
 long th_read_counters(const char *path, unsigned *counts, size_t n);
 
+/* Live processes (not zombies) whose environment holds MESH_CONFIG=<config>:
+ * the engines meshd started and everything they started in turn (meshd
+ * itself excluded). Stores up to max pids; returns how many there are. */
+int th_mesh_procs(const th_mesh *h, pid_t *pids, int max);
+
 /* Kills meshd and every process started with this mesh's config (found by
  * MESH_CONFIG in /proc/<pid>/environ), removes its shm objects, socket and
  * directory. Safe to call twice. */
