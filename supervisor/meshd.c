@@ -136,7 +136,7 @@ static int check_config(const meshd_args *a)
 {
     static char err[SUP_CONFIG_ERRLEN];
     mesh_config *cfg = NULL;
-    int rc = sup_config_load(&cfg, a->config, a->bin_path, err, sizeof(err));
+    int rc = sup_config_load(&cfg, a->config, a->bin_path, NULL, NULL, err, sizeof(err));
     if (rc != 0) {
         fputs(err, stderr);
         if (!err[0])

@@ -138,7 +138,8 @@ static void init_pipe(sup_child *c, uv_loop_t *loop, uv_pipe_t *p)
     c->open_handles++;
 }
 
-int sup_child_spawn(sup_child *c, uv_loop_t *loop, const char *file, char **argv, char **env)
+int sup_child_spawn(sup_child *c, uv_loop_t *loop, const char *file, char **argv, char **env,
+                    int cfg_fd)
 {
     if (!sup_child_idle(c))
         return MESH_ESTATE;
@@ -149,7 +150,7 @@ int sup_child_spawn(sup_child *c, uv_loop_t *loop, const char *file, char **argv
     init_pipe(c, loop, &c->out);
     init_pipe(c, loop, &c->err);
     init_pipe(c, loop, &c->rdy);
-    uv_stdio_container_t stdio[4];
+    uv_stdio_container_t stdio[SUP_CHILD_CONFIG_FD + 1];
     stdio[0].flags = UV_IGNORE;
     stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE; /* writable from the child's side */
     stdio[1].data.stream = (uv_stream_t *)&c->out;
@@ -157,13 +158,15 @@ int sup_child_spawn(sup_child *c, uv_loop_t *loop, const char *file, char **argv
     stdio[2].data.stream = (uv_stream_t *)&c->err;
     stdio[3].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE; /* MESH_READY_FD=3 */
     stdio[3].data.stream = (uv_stream_t *)&c->rdy;
+    stdio[SUP_CHILD_CONFIG_FD].flags = UV_INHERIT_FD; /* MESH_CONFIG_FD=4 */
+    stdio[SUP_CHILD_CONFIG_FD].data.fd = cfg_fd;
     uv_process_options_t opt = {
         .exit_cb = exit_cb,
         .file = file,
         .args = argv,
         .env = env,
         .flags = UV_PROCESS_DETACHED, /* own session: the terminal's ^C reaches meshd only */
-        .stdio_count = 4,
+        .stdio_count = cfg_fd >= 0 ? SUP_CHILD_CONFIG_FD + 1 : SUP_CHILD_CONFIG_FD,
         .stdio = stdio,
     };
     c->proc.data = c;

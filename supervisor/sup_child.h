@@ -37,12 +37,17 @@ typedef struct sup_child {
 void sup_child_init(sup_child *c, const char *name, const sup_child_ops *ops, void *arg, int out_fd,
                     int err_fd);
 
+#define SUP_CHILD_CONFIG_FD 4 /* the child's fd of cfg_fd */
+
 /* Spawns `file` with argv/env (NULL-terminated; copied by the kernel at exec,
  * so the caller may free them on return) in a new session, stdin from
- * /dev/null, stdout/stderr/fd 3 piped to us. Requires sup_child_idle(c).
- * Returns 0 (the exit will be reported through ops->on_exit), or a MESH_E*
- * code: nothing runs, and ops->on_idle is called once the handles are closed. */
-int sup_child_spawn(sup_child *c, uv_loop_t *loop, const char *file, char **argv, char **env);
+ * /dev/null, stdout/stderr/fd 3 piped to us, and cfg_fd (when >= 0; still
+ * the caller's) inherited as fd SUP_CHILD_CONFIG_FD. Requires
+ * sup_child_idle(c). Returns 0 (the exit will be reported through
+ * ops->on_exit), or a MESH_E* code: nothing runs, and ops->on_idle is
+ * called once the handles are closed. */
+int sup_child_spawn(sup_child *c, uv_loop_t *loop, const char *file, char **argv, char **env,
+                    int cfg_fd);
 
 /* Sends a signal to the live process and every member of its process group
  * (the engine's own children, unless they left it). Returns 0, MESH_ESRCH

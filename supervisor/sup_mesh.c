@@ -148,6 +148,9 @@ static void teardown(sup_mesh *m)
     close_if_open((uv_handle_t *)&m->sig_int);
     close_if_open((uv_handle_t *)&m->sig_hup);
     close_if_open((uv_handle_t *)&m->sig_chld);
+    if (m->cfg_fd >= 0)
+        close(m->cfg_fd);
+    m->cfg_fd = -1;
 }
 
 void sup_mesh_finish(sup_mesh *m)
@@ -188,6 +191,7 @@ static int create_all(sup_mesh *m)
 int sup_mesh_start(sup_mesh *m, uv_loop_t *loop, const sup_opts *opts)
 {
     memset(m, 0, sizeof(*m));
+    m->cfg_fd = -1;
     m->loop = loop;
     m->opts = *opts;
     m->start_ms = uv_now(loop);
@@ -197,11 +201,23 @@ int sup_mesh_start(sup_mesh *m, uv_loop_t *loop, const sup_opts *opts)
         return mesh_err_from_errno(errno);
     }
     static char err[SUP_CONFIG_ERRLEN];
-    int rc = sup_config_load(&m->cfg, m->config_path, opts->search_path, err, sizeof(err));
+    char *text = NULL;
+    size_t len = 0;
+    int rc = sup_config_load(&m->cfg, m->config_path, opts->search_path, &text, &len, err,
+                             sizeof(err));
     if (rc != 0) {
         fputs(err, stderr);
         mesh_error("%s: invalid config: nothing was started (%s)", m->config_path,
                    mesh_strerror(rc));
+        return rc;
+    }
+    rc = sup_config_snapshot(text, len, &m->cfg_fd);
+    free(text);
+    if (rc != 0) {
+        mesh_error("%s: cannot keep a copy of the config for the engines: %s", m->config_path,
+                   mesh_strerror(rc));
+        mesh_config_free(m->cfg);
+        m->cfg = NULL;
         return rc;
     }
     m->keep_shm = opts->keep_shm || m->cfg->keep_shm;

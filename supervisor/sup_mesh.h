@@ -49,6 +49,7 @@ typedef struct sup_mesh {
     sup_opts opts;
     char config_path[PATH_MAX]; /* absolute */
     mesh_config *cfg;
+    int cfg_fd; /* sealed memfd with the text of cfg, passed to engines as fd 4; -1 none */
     int keep_shm;
     sup_engine eng[SUP_MAX_SLOTS];
     int slot_of[MESH_CFG_MAX_ENGINES]; /* cfg engine index -> slot */

@@ -326,6 +326,31 @@ long th_read_counters(const char *path, unsigned *counts, size_t n)
     return lines;
 }
 
+long th_wait_all_counters(const char *path, unsigned n, unsigned timeout_ms, unsigned *missing)
+{
+    unsigned *counts = calloc(n + 1, sizeof(unsigned));
+    long dups = -1;
+    *missing = 0;
+    uint64_t end = mesh_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    for (;;) {
+        memset(counts, 0, (n + 1) * sizeof(unsigned));
+        long lines = th_read_counters(path, counts, n + 1);
+        *missing = 0;
+        for (unsigned c = n; c >= 1; c--)
+            if (counts[c] == 0)
+                *missing = c; /* ends as the smallest missing counter */
+        if (*missing == 0) {
+            dups = lines - (long)n;
+            break;
+        }
+        if (mesh_now_ns() > end)
+            break;
+        sleep_ms(50);
+    }
+    free(counts);
+    return dups;
+}
+
 /* 1 when /proc/<pid>/environ holds the entry `want` (zombies have none). */
 static int environ_has(pid_t pid, const char *want)
 {

@@ -87,6 +87,11 @@ int th_run(char *const argv[], char *out, size_t outlen, char *err, size_t errle
  * number of lines read. */
 long th_read_counters(const char *path, unsigned *counts, size_t n);
 
+/* Waits (bounded) until a test-consumer --out file holds every payload
+ * counter 1..n. Returns the number of surplus lines (duplicates), or -1 on
+ * timeout with *missing = the smallest counter that never arrived. */
+long th_wait_all_counters(const char *path, unsigned n, unsigned timeout_ms, unsigned *missing);
+
 /* Live processes (not zombies) whose environment holds MESH_CONFIG=<config>:
  * the engines meshd started and everything they started in turn (meshd
  * itself excluded). Stores up to max pids; returns how many there are. */

@@ -161,6 +161,47 @@ Test(meshctl, reload_applies_safe_changes_and_refuses_route_changes, .fini = fin
     cr_assert_eq(th_stop(&H, 30000), 0);
 }
 
+/* The consumer (2 ms per trade: 2000 take 4 s) is stopped early, the small
+ * ring filling behind it; the file then loses the route (reload refused:
+ * meshd keeps the old config). The consumer started again must run the
+ * config meshd runs, not the file: it still has its input and receives all
+ * 2000 trades, each once. */
+Test(meshctl, refused_reload_never_reaches_a_restarted_engine, .fini = fini, .timeout = 90)
+{
+    static const char cfg[] = "engines:\n"
+                              "  - name: prod\n    binary: test-producer\n"
+                              "    args: [--count, '2000']\n"
+                              "  - name: cons\n    binary: test-consumer\n"
+                              "    args: [--out, @DIR@/cons.out, --slow-us, '2000']\n"
+                              "    depends_on: [prod]\n";
+    char body[1024], path[400];
+    th_init(&H);
+    setenv("MESH_SEARCH_PATH", H.bindir, 1);
+    snprintf(body, sizeof(body),
+             "%sroutes:\n  - from: prod\n    to: cons\n    types: [trade]\n"
+             "    ring_bytes: 4096\n",
+             cfg);
+    th_write_config(&H, "", body);
+    snprintf(path, sizeof(path), "%s/cons.out", H.dir);
+    th_start(&H, NULL);
+    cr_assert(th_wait_ready(&H, 30000));
+    cr_assert_eq(meshctl("stop", "cons", NULL, NULL, NULL), 0, "%s", err);
+    cr_assert(state_is("cons", "down"));
+    unsigned counts[2001] = {0};
+    cr_assert_lt(th_read_counters(path, counts, 2001), 2000, "the rest must come after the start");
+    th_write_config(&H, "", cfg); /* the route is gone from the file */
+    cr_assert_eq(meshctl("reload", NULL, NULL, NULL, NULL), 1, "a removed route must be refused");
+    cr_assert(strstr(err, "removed"), "%s", err);
+    cr_assert_eq(meshctl("start", "cons", NULL, NULL, NULL), 0, "%s", err);
+    cr_assert(state_is("cons", "ready"));
+    unsigned missing = 0;
+    long dups = th_wait_all_counters(path, 2000, 30000, &missing);
+    cr_assert_geq(dups, 0, "trade %u never reached the restarted consumer (log %s)", missing,
+                  H.log);
+    cr_assert_eq(dups, 0, "%ld duplicates", dups);
+    cr_assert_eq(th_stop(&H, 30000), 0);
+}
+
 Test(meshctl, says_what_to_do_when_meshd_is_not_running, .timeout = 30)
 {
     char bin[512];

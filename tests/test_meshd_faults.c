@@ -27,31 +27,13 @@ static double field(th_mesh *h, const char *engine, const char *key)
 }
 
 /* Waits (bounded) until the consumer's --out file holds every counter
- * 1..n; returns the number of duplicate lines. */
+ * 1..n; returns the number of duplicate lines, -1 (logged) on timeout. */
 static long wait_all_counters(const char *path, unsigned n, unsigned timeout_ms)
 {
-    unsigned *counts = calloc(n + 1, sizeof(unsigned));
-    long dups = -1;
-    for (unsigned waited = 0; waited <= timeout_ms; waited += 50) {
-        memset(counts, 0, (n + 1) * sizeof(unsigned));
-        long lines = th_read_counters(path, counts, n + 1);
-        unsigned missing = 0;
-        for (unsigned c = 1; c <= n; c++)
-            missing += counts[c] == 0;
-        if (missing == 0) {
-            dups = lines - (long)n;
-            break;
-        }
-        usleep(50000);
-    }
-    if (dups < 0) {
-        unsigned first = 0;
-        for (unsigned c = 1; c <= n && !first; c++)
-            if (!counts[c])
-                first = c;
-        cr_log_error("counter %u (and maybe more) never arrived in %s", first, path);
-    }
-    free(counts);
+    unsigned missing = 0;
+    long dups = th_wait_all_counters(path, n, timeout_ms, &missing);
+    if (dups < 0)
+        cr_log_error("counter %u (and maybe more) never arrived in %s", missing, path);
     return dups;
 }
 
