@@ -203,8 +203,8 @@ int sup_mesh_start(sup_mesh *m, uv_loop_t *loop, const sup_opts *opts)
     static char err[SUP_CONFIG_ERRLEN];
     char *text = NULL;
     size_t len = 0;
-    int rc = sup_config_load(&m->cfg, m->config_path, opts->search_path, &text, &len, err,
-                             sizeof(err));
+    int rc =
+        sup_config_load(&m->cfg, m->config_path, opts->search_path, &text, &len, err, sizeof(err));
     if (rc != 0) {
         fputs(err, stderr);
         mesh_error("%s: invalid config: nothing was started (%s)", m->config_path,

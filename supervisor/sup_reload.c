@@ -109,8 +109,8 @@ static int reload_prepare(sup_mesh *m, mesh_config **nc, int *fd, int *slot_of, 
     static char err[SUP_CONFIG_ERRLEN];
     char *text = NULL;
     size_t len = 0;
-    int rc = sup_config_load(nc, m->config_path, m->opts.search_path, &text, &len, err,
-                             sizeof(err));
+    int rc =
+        sup_config_load(nc, m->config_path, m->opts.search_path, &text, &len, err, sizeof(err));
     if (rc != 0) {
         snprintf(msg, msglen, "%s has errors:\n%s", m->config_path, err);
         return rc;

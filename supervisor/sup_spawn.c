@@ -20,8 +20,8 @@ int sup_spawn_engine(sup_engine *e); /* used by sup_sched.c */
  * "KEY=VALUE" list) or one of the MESH_* launch variables. */
 static int overridden(const char *kv, char *const *over)
 {
-    static const char *const mesh_keys[] = {"MESH_CONFIG=", "MESH_CONFIG_FD=", "MESH_ENGINE=",
-                                            "MESH_GENERATION=", "MESH_READY_FD="};
+    static const char *const mesh_keys[] = {
+        "MESH_CONFIG=", "MESH_CONFIG_FD=", "MESH_ENGINE=", "MESH_GENERATION=", "MESH_READY_FD="};
     for (size_t i = 0; i < sizeof(mesh_keys) / sizeof(mesh_keys[0]); i++)
         if (strncmp(kv, mesh_keys[i], strlen(mesh_keys[i])) == 0)
             return 1;

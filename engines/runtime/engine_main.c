@@ -233,7 +233,8 @@ static int ring_fail(const engine *e, const char *shm, int ri, const char *what,
  * beyond anything the ring ever carried cannot describe this ring (routes
  * reordered by a config change, or the ring recreated while the control
  * block was kept): trusting it would skip unhandled records, so it is reset
- * (at-least-once) with a warning. */
+ * (at-least-once) with a warning. Slots follow producer names (engine_plan),
+ * so reordered routes alone never mismatch them. */
 static void resume_point(engine *e, engine_input *in)
 {
     bus_ring_stats st;
@@ -260,7 +261,7 @@ static int attach_inputs(engine *e)
         if (rc < 0)
             return ring_fail(e, in->shm, e->plan.inputs[i], "input", rc);
         in->from = r->from;
-        in->slot = (unsigned)i;
+        in->slot = e->plan.input_slot[i]; /* by producer name: file order does not matter */
         e->nin = i + 1;
         resume_point(e, in);
         if (in->last_seq > 0)
