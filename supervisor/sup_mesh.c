@@ -51,6 +51,7 @@ int sup_mesh_slot_new(sup_mesh *m, const mesh_config *cfg, int cfg_index)
     e->group_stop = 0;
     e->hold_for = -1;
     e->ready_ns = 0;
+    e->run_hb_ms = 0;
     snprintf(e->name, sizeof(e->name), "%s", c->name);
     sup_policy pol;
     sup_policy_from_cfg(&pol, c);

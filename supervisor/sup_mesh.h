@@ -28,11 +28,13 @@ typedef struct sup_engine {
     int cfg_index; /* index into mesh->cfg->engines, -1 once removed by a reload */
     sup_fsm fsm;
     sup_child child;
-    uv_timer_t timer;  /* ready timeout, stop timeout, back-off */
-    bus_ctl *ctl;      /* read-write handle on the engine's control block */
-    int group_stop;    /* rest_for_one: waiting for its turn to be stopped (reverse order) */
-    int hold_for;      /* slot that must be ready before this one starts again, -1 none */
-    uint64_t ready_ns; /* mesh_now_ns() at the readiness notification */
+    uv_timer_t timer;   /* ready timeout, stop timeout, back-off */
+    bus_ctl *ctl;       /* read-write handle on the engine's control block */
+    int group_stop;     /* rest_for_one: waiting for its turn to be stopped (reverse order) */
+    int hold_for;       /* slot that must be ready before this one starts again, -1 none */
+    uint64_t ready_ns;  /* mesh_now_ns() at the readiness notification */
+    uint32_t run_hb_ms; /* heartbeat_timeout_ms the running process was started with:
+                         * its heartbeat period follows it until it restarts */
     struct sup_mesh *mesh;
 } sup_engine;
 

@@ -90,6 +90,7 @@ int sup_spawn_engine(sup_engine *e)
         bus_ctl_set_pid(e->ctl, 0);
         bus_ctl_next_generation(e->ctl);
     }
+    e->run_hb_ms = c->heartbeat_timeout_ms; /* what this process reads from the snapshot */
     int rc = sup_child_spawn(&e->child, m->loop, c->binary, c->argv, env, m->cfg_fd);
     free(env);
     if (rc != 0) {

@@ -274,3 +274,39 @@ Test(meshd_faults, engine_ignoring_sigterm_is_killed_at_its_stop_timeout, .fini 
     snprintf(cmd, sizeof(cmd), "grep -q 'SIGKILL (killed: stop timeout)' '%s'", H.log);
     cr_assert_eq(system(cmd), 0, "no stop-timeout SIGKILL in %s", H.log);
 }
+
+/* An idle test-producer started with heartbeat_timeout_ms 4000 heartbeats
+ * every 250 ms (timeout / 4, capped at 250). A reload lowering the timeout
+ * to 200 ms must not judge that process by 200 ms (it would look stale
+ * every 250 ms): the new value applies from its next start (period 50 ms). */
+Test(meshd_faults, lowering_the_heartbeat_timeout_by_reload_spares_the_running_engine, .fini = fini,
+     .timeout = 60)
+{
+    static const char cfg[] = "engines:\n"
+                              "  - name: idle\n    binary: test-producer\n"
+                              "    args: [--count, '1']\n    heartbeat_timeout_ms: %s\n";
+    char body[512];
+    th_init(&H);
+    snprintf(body, sizeof(body), cfg, "4000");
+    th_write_config(&H, "", body);
+    th_start(&H, NULL);
+    cr_assert(th_wait_ready(&H, 30000));
+    pid_t pid = (pid_t)field(&H, "idle", "pid");
+    snprintf(body, sizeof(body), cfg, "200");
+    th_write_config(&H, "", body);
+    sup_jval *r = th_request(&H, "reload");
+    cr_assert(r && sup_jval_gbool(r, "ok", 0), "reload refused");
+    sup_jval_free(r);
+    usleep(1500000); /* six of its heartbeat periods: behaviour under test, not timing */
+    cr_assert_eq(field(&H, "idle", "restarts"), 0.0, "the running engine was killed (log %s)",
+                 H.log);
+    cr_assert_eq(field(&H, "idle", "pid"), (double)pid);
+    r = th_request(&H, "restart idle");
+    cr_assert(r && sup_jval_gbool(r, "ok", 0));
+    sup_jval_free(r);
+    th_cond again = {.engine = "idle", .field = "starts", .value = 2};
+    cr_assert(th_wait_status(&H, th_cond_holds, &again, 20000));
+    th_cond ready = {.engine = "idle", .field = "state", .str = "ready"};
+    cr_assert(th_wait_status(&H, th_cond_holds, &ready, 20000));
+    cr_assert_eq(th_stop(&H, 30000), 0);
+}
