@@ -241,7 +241,7 @@ static void parse_intensity(mcfg_ctx *c, mesh_engine_cfg *e, yaml_node_t *node, 
         return;
     snprintf(what, sizeof(what), "%s: intensity.max_restarts", who);
     if (v[0])
-        mcfg_u32(c, v[0], what, 0, 1000000, &e->intensity_max);
+        mcfg_u32(c, v[0], what, 0, MESH_CFG_MAX_RESTARTS, &e->intensity_max);
     snprintf(what, sizeof(what), "%s: intensity.period_ms", who);
     if (v[1])
         mcfg_u32(c, v[1], what, 1, MS_DAY, &e->intensity_period_ms);

@@ -292,6 +292,9 @@ Test(config, non_integer_negative_and_out_of_range_numbers)
             "out of range (allowed 0..86400000)");
     refused(HEAD "engines:\n" ENGINE_A "    intensity: {max_restarts: 3, period_ms: 0}\n", 6,
             "intensity.period_ms is 0, out of range");
+    /* the supervisor keeps one restart time per allowed restart: 255 at most */
+    refused(HEAD "engines:\n" ENGINE_A "    intensity: {max_restarts: 256}\n", 6,
+            "intensity.max_restarts is 256, out of range (allowed 0..255)");
     refused("mesh:\n  name: t\n  keep_shm: maybe\nengines:\n" ENGINE_A, 3,
             "mesh.keep_shm must be true or false, got 'maybe'");
 }
