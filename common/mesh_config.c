@@ -1,6 +1,7 @@
 /* Mesh config loader: reads the YAML file with libyaml's document API, fills
  * mesh_config section by section, then runs the cross-reference checks. */
 #include "mesh_config_int.h"
+#include "mesh_cpu.h"
 #include "mesh_error.h"
 
 #include <errno.h>
@@ -12,6 +13,7 @@
 
 #define MS_DAY          86400000u /* upper bound of every *_ms setting */
 #define MCFG_MAX_BINDIR 32
+#define MCFG_MAX_CPU    8192 /* beyond any host: the bound when the mask is not checked */
 
 static const char *const restart_names[] = {"permanent", "transient", "temporary"};
 static const char *const escalation_names[] = {"leave_down", "stop_mesh"};
@@ -263,24 +265,29 @@ static void engine_defaults(const mesh_config *cfg, mesh_engine_cfg *e, yaml_nod
     e->line = (int)entry->start_mark.line + 1;
 }
 
+/* `cpu`: a CPU this process may run on (its affinity mask, which taskset or
+ * a container's cpuset may restrict, with gaps). Tools and engines, which do
+ * not pin anything from here (no_binary_check), check only the range. */
 static void parse_cpu(mcfg_ctx *c, mesh_engine_cfg *e, yaml_node_t *node, const char *who)
 {
-    char what[96];
+    char what[96], allowed[256];
     long long cpu;
     snprintf(what, sizeof(what), "%s: 'cpu'", who);
     if (mcfg_int(c, node, what, &cpu) < 0)
         return;
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    if (ncpu < 1)
-        ncpu = 1;
+    int check = !(c->opts && c->opts->no_binary_check);
+    if (mesh_cpu_allowed_list(allowed, sizeof(allowed)) < 0)
+        snprintf(allowed, sizeof(allowed), "unknown");
     if (cpu < 0)
         mcfg_err(c, node,
-                 "%s: cpu %lld is negative; CPUs are numbered 0..%ld (omit 'cpu' to leave "
-                 "the engine unpinned)",
-                 who, cpu, ncpu - 1);
-    else if (cpu >= ncpu)
-        mcfg_err(c, node, "%s: cpu %lld does not exist: this machine has %ld online CPUs (0..%ld)",
-                 who, cpu, ncpu, ncpu - 1);
+                 "%s: cpu %lld is negative; this process may run on CPUs %s (omit 'cpu' to "
+                 "leave the engine unpinned)",
+                 who, cpu, allowed);
+    else if (cpu >= MCFG_MAX_CPU || (check && mesh_cpu_allowed((int)cpu) != 1))
+        mcfg_err(c, node,
+                 "%s: cpu %lld is not available: this process may run on CPUs %s only "
+                 "(its affinity mask; %d online)",
+                 who, cpu, allowed, mesh_cpu_count());
     else
         e->cpu = (int)cpu;
 }
