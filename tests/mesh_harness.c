@@ -83,6 +83,11 @@ void th_write_config(th_mesh *h, const char *extra_mesh, const char *body)
 
 pid_t th_start(th_mesh *h, const char *extra_args)
 {
+    return th_start_wrapped(h, NULL, extra_args);
+}
+
+pid_t th_start_wrapped(th_mesh *h, const char *wrapper, const char *extra_args)
+{
     int p[2];
     if (pipe(p) != 0)
         abort();
@@ -96,8 +101,9 @@ pid_t th_start(th_mesh *h, const char *extra_args)
         close(p[0]);
         setpgid(0, 0);
         snprintf(cmd, sizeof(cmd),
-                 "exec '%s' --foreground --config '%s' --bin-path '%s' --ready-fd %d %s", meshd,
-                 h->config, h->bindir, p[1], extra_args ? extra_args : "");
+                 "exec %s '%s' --foreground --config '%s' --bin-path '%s' --ready-fd %d %s",
+                 wrapper ? wrapper : "", meshd, h->config, h->bindir, p[1],
+                 extra_args ? extra_args : "");
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
@@ -223,6 +229,23 @@ int th_stop(th_mesh *h, unsigned timeout_ms)
         return -1;
     kill(h->meshd, SIGTERM);
     return th_wait_exit(h, timeout_ms);
+}
+
+int th_wait_log(const th_mesh *h, const char *phrase, unsigned timeout_ms)
+{
+    static char buf[1 << 20];
+    uint64_t end = mesh_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    do {
+        FILE *f = fopen(h->log, "r");
+        if (f) {
+            buf[fread(buf, 1, sizeof(buf) - 1, f)] = '\0';
+            fclose(f);
+            if (strstr(buf, phrase))
+                return 1;
+        }
+        sleep_ms(20);
+    } while (mesh_now_ns() < end);
+    return 0;
 }
 
 int th_shm_count(const th_mesh *h)

@@ -40,6 +40,12 @@ void th_write_config(th_mesh *h, const char *extra_mesh, const char *body);
 /* Starts meshd --foreground with --ready-fd; returns its pid. */
 pid_t th_start(th_mesh *h, const char *extra_args);
 
+/* Same, with meshd run by `wrapper` (a command line it is appended to, e.g.
+ * "unshare --pid --fork --mount-proc"); the pid returned is the wrapper's,
+ * and the wrapper must pass the --ready-fd descriptor and meshd's exit
+ * status through. */
+pid_t th_start_wrapped(th_mesh *h, const char *wrapper, const char *extra_args);
+
 /* Waits until meshd reports the mesh ready (1) or exits / times out (0). */
 int th_wait_ready(th_mesh *h, unsigned timeout_ms);
 
@@ -69,6 +75,10 @@ int th_stop(th_mesh *h, unsigned timeout_ms);
 
 /* Waits for meshd to exit by itself; returns as th_stop. */
 int th_wait_exit(th_mesh *h, unsigned timeout_ms);
+
+/* Waits (bounded) until meshd's log (its first MiB) contains `phrase`:
+ * 1, or 0 at the timeout. */
+int th_wait_log(const th_mesh *h, const char *phrase, unsigned timeout_ms);
 
 /* Number of /dev/shm objects of this mesh. */
 int th_shm_count(const th_mesh *h);

@@ -313,3 +313,37 @@ Test(meshd_lifecycle, sigint_is_a_graceful_stop_too, .fini = fini, .timeout = 60
     cr_assert_eq(th_wait_exit(&H, 20000), 0);
     cr_assert_eq(th_shm_count(&H), 0);
 }
+
+/* SIGHUP re-reads the config as the `reload` command does: an added engine
+ * is started; a refused change (a route) is logged and the mesh keeps
+ * running on the config it had. */
+Test(meshd_lifecycle, sighup_reloads_the_config, .fini = fini, .timeout = 60)
+{
+    th_init(&H);
+    th_write_config(&H, "", chain);
+    th_start(&H, NULL);
+    cr_assert(th_wait_ready(&H, 30000));
+    char body[2048];
+    const char *routes = strstr(chain, "routes:");
+    snprintf(body, sizeof(body), "%.*s  - name: d\n    binary: test-producer\n%s",
+             (int)(routes - chain), chain, routes);
+    th_write_config(&H, "", body);
+    cr_assert_eq(kill(H.meshd, SIGHUP), 0);
+    th_cond d_ready = {.engine = "d", .field = "state", .str = "ready"};
+    cr_assert(th_wait_status(&H, th_cond_holds, &d_ready, 20000), "SIGHUP did not add d (log %s)",
+              H.log);
+    cr_assert(th_wait_log(&H, "SIGHUP: reloaded: added d", 10000));
+    char *types = strstr(body, "types: [trade]");
+    cr_assert_not_null(types);
+    memcpy(types, "types: [quote]", 14); /* a route change: refused */
+    th_write_config(&H, "", body);
+    cr_assert_eq(kill(H.meshd, SIGHUP), 0);
+    cr_assert(th_wait_log(&H, "SIGHUP: reload refused, still running the old config", 10000),
+              "no refusal in %s", H.log);
+    sup_jval *st = th_request(&H, "status");
+    cr_assert_not_null(st, "meshd still answers");
+    cr_assert_str_eq(sup_jval_gstr(st, "state", ""), "ready");
+    cr_assert_str_eq(sup_jval_gstr(th_engine(st, "d"), "state", ""), "ready");
+    sup_jval_free(st);
+    cr_assert_eq(th_stop(&H, 20000), 0);
+}
