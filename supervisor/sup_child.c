@@ -16,15 +16,15 @@ static int uv_to_mesh(int uverr)
     return mesh_err_from_errno(-uverr);
 }
 
-void sup_child_init(sup_child *c, const char *name, const sup_child_ops *ops, void *arg, int out_fd,
-                    int err_fd)
+void sup_child_init(sup_child *c, const char *name, const sup_child_ops *ops, void *arg,
+                    sup_sink *out, sup_sink *err)
 {
     memset(c, 0, sizeof(*c));
     c->name = name;
     c->ops = ops;
     c->arg = arg;
-    c->out_fd = out_fd;
-    c->err_fd = err_fd;
+    c->out_sink = out;
+    c->err_sink = err;
 }
 
 int sup_child_idle(const sup_child *c)
@@ -48,13 +48,13 @@ static void close_handle(sup_child *c, uv_handle_t *h)
 static void emit_out(void *arg, const char *line, size_t len)
 {
     sup_child *c = arg;
-    sup_output_emit(c->out_fd, c->name, line, len);
+    sup_sink_line(c->out_sink, c->name, line, len);
 }
 
 static void emit_err(void *arg, const char *line, size_t len)
 {
     sup_child *c = arg;
-    sup_output_emit(c->err_fd, c->name, line, len);
+    sup_sink_line(c->err_sink, c->name, line, len);
 }
 
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)

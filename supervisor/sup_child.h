@@ -27,15 +27,16 @@ typedef struct sup_child {
     int pid;          /* > 0 while the process exists (until reaped) */
     int pgid;         /* its process group (= pid: own session), 0 once cleaned up */
     int ready_seen;
-    const char *name; /* prefix for captured lines; must outlive the child */
-    int out_fd, err_fd;
+    const char *name;              /* prefix for captured lines; must outlive the child */
+    sup_sink *out_sink, *err_sink; /* where captured lines go (borrowed) */
     const sup_child_ops *ops;
     void *arg;
 } sup_child;
 
-/* Prepares an idle child. `name` is borrowed. Output goes to out_fd/err_fd. */
-void sup_child_init(sup_child *c, const char *name, const sup_child_ops *ops, void *arg, int out_fd,
-                    int err_fd);
+/* Prepares an idle child. `name`, `out` and `err` are borrowed: its stdout
+ * and stderr lines go to those sinks. */
+void sup_child_init(sup_child *c, const char *name, const sup_child_ops *ops, void *arg,
+                    sup_sink *out, sup_sink *err);
 
 #define SUP_CHILD_CONFIG_FD 4 /* the child's fd of cfg_fd */
 

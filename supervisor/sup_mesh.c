@@ -56,7 +56,7 @@ int sup_mesh_slot_new(sup_mesh *m, const mesh_config *cfg, int cfg_index)
     sup_policy pol;
     sup_policy_from_cfg(&pol, c);
     sup_fsm_init(&e->fsm, &pol);
-    sup_child_init(&e->child, e->name, &sup_engine_child_ops, e, m->opts.out_fd, m->opts.err_fd);
+    sup_child_init(&e->child, e->name, &sup_engine_child_ops, e, &m->out, &m->err);
     return s;
 }
 
@@ -130,6 +130,27 @@ static void close_if_open(uv_handle_t *h)
         uv_close(h, NULL);
 }
 
+/* meshd's own log lines go through the stderr sink while the loop runs:
+ * never blocked by a slow reader, in order with the engines' lines. */
+static int log_to_sink(void *arg, const char *line, size_t len)
+{
+    return sup_sink_log(arg, line, len);
+}
+
+static void output_open(sup_mesh *m)
+{
+    sup_sink_open(&m->out, m->loop, m->opts.out_fd, "stdout", NULL);
+    sup_sink_open(&m->err, m->loop, m->opts.err_fd, "stderr", &m->out);
+    mesh_log_set_writer(log_to_sink, &m->err);
+}
+
+static void output_close(sup_mesh *m)
+{
+    mesh_log_set_writer(NULL, NULL);
+    sup_sink_close(&m->err, 1000); /* bounded: a reader that never reads cannot hold us */
+    sup_sink_close(&m->out, 1000);
+}
+
 /* Releases what sup_mesh_start created, in reverse order. */
 static void teardown(sup_mesh *m)
 {
@@ -152,6 +173,7 @@ static void teardown(sup_mesh *m)
     if (m->cfg_fd >= 0)
         close(m->cfg_fd);
     m->cfg_fd = -1;
+    output_close(m);
 }
 
 void sup_mesh_finish(sup_mesh *m)
@@ -222,6 +244,7 @@ int sup_mesh_start(sup_mesh *m, uv_loop_t *loop, const sup_opts *opts)
         return rc;
     }
     m->keep_shm = opts->keep_shm || m->cfg->keep_shm;
+    output_open(m);
     uv_timer_init(loop, &m->hb_timer);
     for (int s = 0; s < SUP_MAX_SLOTS; s++)
         uv_timer_init(loop, &m->eng[s].timer);

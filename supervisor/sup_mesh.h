@@ -42,7 +42,7 @@ typedef struct sup_opts {
     const char *config_path; /* as given on the command line */
     int keep_shm;            /* --keep-shm (or mesh.keep_shm) */
     const char *search_path; /* extra binary search directories (MESH_BIN_PATH) */
-    int out_fd, err_fd;      /* where captured engine output goes */
+    int out_fd, err_fd;      /* where captured engine output (and meshd's log) goes */
     int ready_fd;            /* >= 0: "ready\n" written and closed when the mesh is first ready */
 } sup_opts;
 
@@ -71,6 +71,7 @@ typedef struct sup_mesh {
     uint64_t start_ms; /* uv_now() when meshd started; status times are relative to it */
     uint64_t ready_ms; /* first time all were ready, relative to start_ms */
     uint64_t reloads;
+    sup_sink out, err; /* non-blocking writers to out_fd / err_fd (meshd's log: err) */
 } sup_mesh;
 
 /* Loads and validates the config, creates the shared memory, the control

@@ -48,6 +48,7 @@ void th_init(th_mesh *h)
     memset(h, 0, sizeof(*h));
     h->ready_fd = -1;
     h->exit_status = -1;
+    h->out_fd = -1;
     snprintf(h->name, sizeof(h->name), "t%d-%d", (int)getpid(), seq++);
     snprintf(h->dir, sizeof(h->dir), "/tmp/meshtest-%s-XXXXXX", h->name);
     if (!mkdtemp(h->dir))
@@ -96,7 +97,7 @@ pid_t th_start_wrapped(th_mesh *h, const char *wrapper, const char *extra_args)
     pid_t pid = fork();
     if (pid == 0) {
         int fd = open(h->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        dup2(fd, 1);
+        dup2(h->out_fd >= 0 ? h->out_fd : fd, 1);
         dup2(fd, 2);
         close(p[0]);
         setpgid(0, 0);

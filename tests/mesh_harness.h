@@ -21,6 +21,7 @@ typedef struct th_mesh {
     pid_t meshd;      /* 0 when not running */
     int ready_fd;     /* read end of meshd's --ready-fd pipe */
     int exit_status;  /* meshd's wait status once reaped (-1 before) */
+    int out_fd;       /* >= 0: meshd's stdout instead of the log (set after th_init) */
 } th_mesh;
 
 /* Creates the directory and names; registers the mesh for th_cleanup_all. */

@@ -5,6 +5,7 @@
 #include "mesh_harness.h"
 
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -308,5 +309,74 @@ Test(meshd_faults, lowering_the_heartbeat_timeout_by_reload_spares_the_running_e
     cr_assert(th_wait_status(&H, th_cond_holds, &again, 20000));
     th_cond ready = {.engine = "idle", .field = "state", .str = "ready"};
     cr_assert(th_wait_status(&H, th_cond_holds, &ready, 20000));
+    cr_assert_eq(th_stop(&H, 30000), 0);
+}
+
+/* meshd's stdout is a pipe nobody reads for a while, and an engine prints
+ * 20000 lines of 100 bytes to it (far more than the pipe and meshd's
+ * backlog hold). Supervision must go on meanwhile: a hung engine is
+ * detected, killed and restarted, and the control socket answers. When the
+ * reader comes, it gets whole lines and a count of those dropped that
+ * matches what is missing. */
+Test(meshd_faults, unread_stdout_does_not_stall_supervision, .fini = fini, .timeout = 120)
+{
+    enum { N = 20000 };
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    th_init(&H);
+    H.out_fd = p[1];
+    char body[1024];
+    snprintf(body, sizeof(body),
+             "engines:\n"
+             "  - name: spew\n    binary: /bin/sh\n    heartbeat_timeout_ms: 0\n"
+             "    args: [-c, 'echo ready >&3; exec 3>&-; i=1; while [ $i -le %d ]; do "
+             "echo \"line $i %090d\"; i=$((i+1)); done; exec sleep 600']\n"
+             "  - name: hung\n    binary: test-hang\n    args: [--hang-after-ms, '1000']\n"
+             "    heartbeat_timeout_ms: 400\n    backoff_initial_ms: 60000\n"
+             "    backoff_max_ms: 60000\n",
+             N, 0);
+    th_write_config(&H, "", body);
+    th_start(&H, NULL);
+    close(p[1]);
+    cr_assert(th_wait_ready(&H, 30000), "never ready (log %s)", H.log);
+    th_cond killed = {.engine = "hung", .field = "restarts", .value = 1};
+    cr_assert(th_wait_status(&H, th_cond_holds, &killed, 30000),
+              "the hang was not handled while stdout was not read (log %s)", H.log);
+    sup_jval *st = th_request(&H, "status");
+    cr_assert_str_eq(sup_jval_gstr(sup_jval_get(th_engine(st, "hung"), "last_exit"), "reason", ""),
+                     "killed: heartbeat stale");
+    sup_jval_free(st);
+    /* now read: whole lines in order, then the summary of what was dropped */
+    static char got[4 << 20];
+    size_t used = 0;
+    fcntl(p[0], F_SETFL, O_NONBLOCK);
+    for (int k = 0; k < 1000 && !strstr(got, "not keeping up"); k++) {
+        ssize_t r;
+        while (used < sizeof(got) - 1 && (r = read(p[0], got + used, sizeof(got) - 1 - used)) > 0)
+            used += (size_t)r;
+        got[used] = '\0';
+        usleep(10000);
+    }
+    char *summary = strstr(got, "warn meshd: ");
+    cr_assert_not_null(summary, "no summary of dropped lines on stdout");
+    unsigned long long said = 0;
+    cr_assert_eq(sscanf(summary,
+                        "warn meshd: %llu lines of engine output dropped (stdout not keeping up)",
+                        &said),
+                 1, "%.200s", summary);
+    *summary = '\0';
+    long received = 0, last = 0;
+    for (char *l = strtok(got, "\n"); l; l = strtok(NULL, "\n")) {
+        long num;
+        cr_assert_eq(sscanf(l, "[spew] line %ld", &num), 1, "not a whole line: '%.120s'", l);
+        cr_assert_gt(num, last, "out of order: %ld after %ld", num, last);
+        const char *pad = strrchr(l, ' ');
+        cr_assert_eq(strlen(pad + 1), 90u, "not a whole line: '%.120s'", l); /* %090d */
+        last = num;
+        received++;
+    }
+    cr_assert_gt(said, 0u);
+    cr_assert_eq((long)said + received, N, "dropped %llu + received %ld != %d", said, received, N);
+    close(p[0]);
     cr_assert_eq(th_stop(&H, 30000), 0);
 }
