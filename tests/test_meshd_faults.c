@@ -177,7 +177,8 @@ Test(meshd_faults, transient_restarts_only_abnormal_exits, .fini = fini, .timeou
     cr_assert_eq(th_stop(&H, 30000), 0);
 }
 
-/* a (producer) <- b <- c: b depends on a, c on b. */
+/* a (producer) <- b <- c: b depends on a, c on b; x depends on nothing but
+ * is listed last, so the start order is a, b, c, x. */
 static const char trio[] = "engines:\n"
                            "  - name: a\n    binary: test-producer\n    args: [--count, '10']\n"
                            "  - name: b\n    binary: test-consumer\n"
@@ -185,6 +186,7 @@ static const char trio[] = "engines:\n"
                            "    backoff_initial_ms: 50\n"
                            "  - name: c\n    binary: test-consumer\n"
                            "    args: [--out, @DIR@/c.out]\n    depends_on: [b]\n"
+                           "  - name: x\n    binary: test-producer\n    args: [--count, '1']\n"
                            "routes:\n  - from: a\n    to: b\n    types: [trade]\n";
 
 static void kill_b_and_wait(void)
@@ -203,6 +205,9 @@ static int all_ready(const sup_jval *st, const void *arg)
     return sup_jval_gbool(st, "ready", 0);
 }
 
+/* Erlang/OTP rest_for_one: the engines started after the failed one (c, a
+ * dependent, and x, which depends on nothing) restart with it; a, started
+ * before it, is left alone. */
 Test(meshd_faults, rest_for_one_restarts_the_engines_started_after_the_failed_one, .fini = fini,
      .timeout = 60)
 {
@@ -211,6 +216,9 @@ Test(meshd_faults, rest_for_one_restarts_the_engines_started_after_the_failed_on
     kill_b_and_wait();
     th_cond c2 = {.engine = "c", .field = "starts", .value = 2};
     cr_assert(th_wait_status(&H, th_cond_holds, &c2, 30000), "c was not restarted");
+    th_cond x2 = {.engine = "x", .field = "starts", .value = 2};
+    cr_assert(th_wait_status(&H, th_cond_holds, &x2, 30000),
+              "x (after b in start order, not a dependent) was not restarted");
     cr_assert(th_wait_status(&H, all_ready, NULL, 30000));
     sup_jval *st = th_request(&H, "status");
     const sup_jval *a = th_engine(st, "a"), *b = th_engine(st, "b"), *c = th_engine(st, "c");
@@ -236,6 +244,7 @@ Test(meshd_faults, one_for_one_restarts_only_the_failed_engine, .fini = fini, .t
     cr_assert_eq(sup_jval_gnum(th_engine(st, "a"), "starts", 0), 1.0);
     cr_assert_eq(sup_jval_gnum(th_engine(st, "b"), "starts", 0), 2.0);
     cr_assert_eq(sup_jval_gnum(th_engine(st, "c"), "starts", 0), 1.0);
+    cr_assert_eq(sup_jval_gnum(th_engine(st, "x"), "starts", 0), 1.0);
     sup_jval_free(st);
     cr_assert_eq(th_stop(&H, 30000), 0);
 }
