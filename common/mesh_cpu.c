@@ -103,9 +103,11 @@ int mesh_cpu_allowed_list(char *buf, size_t len)
 
 int mesh_cpu_pin(int cpu)
 {
-    int ok = mesh_cpu_allowed(cpu);
-    if (ok <= 0)
-        return ok < 0 ? ok : MESH_EINVAL;
+    /* No check against the calling thread's mask: a thread pinned once may
+     * be pinned elsewhere; the kernel refuses CPUs that do not exist or that
+     * the cpuset excludes (EINVAL). */
+    if (cpu < 0 || cpu >= MESH_CPU_MAX_BITS)
+        return MESH_EINVAL;
     cpu_set_t *set = CPU_ALLOC(MESH_CPU_MAX_BITS);
     if (!set)
         return MESH_ENOMEM;

@@ -5,8 +5,9 @@
 #include <stddef.h>
 
 /* Pins the calling thread to `cpu` (0-based). Returns 0, MESH_EINVAL when the
- * CPU is not in the calling thread's affinity mask (does not exist, or is
- * excluded by taskset / a container's cpuset), or a mapped system error. */
+ * CPU does not exist or the process's cpuset excludes it, or a mapped system
+ * error. (The config loader checks `cpu` against the affinity mask before
+ * anything starts: mesh_cpu_allowed.) */
 int mesh_cpu_pin(int cpu);
 
 /* Number of CPUs online. */
