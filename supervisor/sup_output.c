@@ -76,7 +76,10 @@ int sup_sink_open(sup_sink *s, uv_loop_t *loop, int fd, const char *label, sup_s
     if (fstat(fd, &st) != 0 || S_ISREG(st.st_mode))
         return 0; /* a file never waits for a reader: direct */
     if (S_ISSOCK(st.st_mode)) {
-        s->is_sock = 1; /* send(MSG_DONTWAIT): no flag on the shared description */
+        /* A socket cannot be reopened: send(MSG_DONTWAIT) on it; uv_poll_init
+         * below also sets O_NONBLOCK on the description (a socket given to
+         * meshd, e.g. journald's stream, is normally its alone). */
+        s->is_sock = 1;
     } else {
         /* A FIFO or terminal reopened: O_NONBLOCK on a description of our own,
          * not on the one we share with our parent and its other children. */

@@ -32,16 +32,18 @@ void sup_linebuf_feed(sup_linebuf *b, const char *data, size_t n, sup_line_fn fn
 /* End of stream: emits a pending partial line, if any, and empties the buffer. */
 void sup_linebuf_flush(sup_linebuf *b, sup_line_fn fn, void *arg);
 
-/* Where lines go: one of meshd's output descriptors. A pipe, FIFO, socket or
- * terminal is written without blocking (a private non-blocking open file
- * description of it, so other holders of the descriptor are unaffected;
- * sockets with MSG_DONTWAIT), with up to SUP_SINK_BYTES held back while the
- * reader is slow and written when libuv reports it writable; a line that does
- * not fit is dropped and counted, and once the backlog has drained a line
- * "meshd: N lines of engine output dropped (<label> not keeping up)" says
- * so. A regular file (or a descriptor that cannot be polled, e.g. /dev/null)
- * is written directly: it does not wait for a reader. Caller-owned, used on
- * the loop thread only; embed it where its address stays put. */
+/* Where lines go: one of meshd's output descriptors. A pipe, FIFO or
+ * terminal is written without blocking through a private non-blocking open
+ * file description of it (other holders of the descriptor are unaffected);
+ * a socket with MSG_DONTWAIT (the socket itself becomes non-blocking). Up
+ * to SUP_SINK_BYTES are held back while the reader is slow and written when
+ * libuv reports the descriptor writable; a line that does not fit is
+ * dropped and counted, and once the backlog has drained a line
+ * "warn meshd: N lines of engine output dropped (<label> not keeping up)"
+ * says so. A regular file (or a descriptor that cannot be polled, e.g.
+ * /dev/null) is written directly: it does not wait for a reader.
+ * Caller-owned, used on the loop thread only; embed it where its address
+ * stays put. */
 typedef struct sup_sink {
     int is_open;
     int fd, wfd;          /* the target; the descriptor written (== fd, or our own) */
