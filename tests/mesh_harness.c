@@ -414,6 +414,32 @@ int th_mesh_procs(const th_mesh *h, pid_t *pids, int max)
     return n;
 }
 
+/* SIGKILLs the children of `parent` (found by PPid in /proc/<pid>/stat). */
+static void kill_children(pid_t parent)
+{
+    DIR *d = opendir("/proc");
+    for (struct dirent *de; d && (de = readdir(d));) {
+        pid_t pid = (pid_t)atoi(de->d_name);
+        char path[64], buf[512];
+        if (pid <= 0)
+            continue;
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        const char *rp = strrchr(buf, ')');
+        char st;
+        int ppid;
+        if (rp && sscanf(rp + 1, " %c %d", &st, &ppid) == 2 && ppid == parent)
+            kill(pid, SIGKILL);
+    }
+    if (d)
+        closedir(d);
+}
+
 /* Kills every process whose environment holds MESH_CONFIG=<config>. */
 static void kill_engines(const th_mesh *h)
 {
@@ -428,6 +454,7 @@ void th_cleanup(th_mesh *h)
     if (!h->dir[0])
         return;
     if (h->meshd > 0) {
+        kill_children(h->meshd); /* meshd itself when a wrapper (unshare) runs it */
         kill(h->meshd, SIGKILL);
         reap(h, 5000);
     }
