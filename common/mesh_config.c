@@ -1,6 +1,7 @@
 /* Mesh config loader: reads the YAML file with libyaml's document API, fills
  * mesh_config section by section, then runs the cross-reference checks. */
 #include "mesh_config_int.h"
+#include "mesh_cpu.h"
 #include "mesh_error.h"
 
 #include <errno.h>
@@ -12,6 +13,7 @@
 
 #define MS_DAY          86400000u /* upper bound of every *_ms setting */
 #define MCFG_MAX_BINDIR 32
+#define MCFG_MAX_CPU    8192 /* beyond any host: the bound when the mask is not checked */
 
 static const char *const restart_names[] = {"permanent", "transient", "temporary"};
 static const char *const escalation_names[] = {"leave_down", "stop_mesh"};
@@ -241,7 +243,7 @@ static void parse_intensity(mcfg_ctx *c, mesh_engine_cfg *e, yaml_node_t *node, 
         return;
     snprintf(what, sizeof(what), "%s: intensity.max_restarts", who);
     if (v[0])
-        mcfg_u32(c, v[0], what, 0, 1000000, &e->intensity_max);
+        mcfg_u32(c, v[0], what, 0, MESH_CFG_MAX_RESTARTS, &e->intensity_max);
     snprintf(what, sizeof(what), "%s: intensity.period_ms", who);
     if (v[1])
         mcfg_u32(c, v[1], what, 1, MS_DAY, &e->intensity_period_ms);
@@ -263,24 +265,29 @@ static void engine_defaults(const mesh_config *cfg, mesh_engine_cfg *e, yaml_nod
     e->line = (int)entry->start_mark.line + 1;
 }
 
+/* `cpu`: a CPU this process may run on (its affinity mask, which taskset or
+ * a container's cpuset may restrict, with gaps). Tools and engines, which do
+ * not pin anything from here (no_binary_check), check only the range. */
 static void parse_cpu(mcfg_ctx *c, mesh_engine_cfg *e, yaml_node_t *node, const char *who)
 {
-    char what[96];
+    char what[96], allowed[256];
     long long cpu;
     snprintf(what, sizeof(what), "%s: 'cpu'", who);
     if (mcfg_int(c, node, what, &cpu) < 0)
         return;
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    if (ncpu < 1)
-        ncpu = 1;
+    int check = !(c->opts && c->opts->no_binary_check);
+    if (mesh_cpu_allowed_list(allowed, sizeof(allowed)) < 0)
+        snprintf(allowed, sizeof(allowed), "unknown");
     if (cpu < 0)
         mcfg_err(c, node,
-                 "%s: cpu %lld is negative; CPUs are numbered 0..%ld (omit 'cpu' to leave "
-                 "the engine unpinned)",
-                 who, cpu, ncpu - 1);
-    else if (cpu >= ncpu)
-        mcfg_err(c, node, "%s: cpu %lld does not exist: this machine has %ld online CPUs (0..%ld)",
-                 who, cpu, ncpu, ncpu - 1);
+                 "%s: cpu %lld is negative; this process may run on CPUs %s (omit 'cpu' to "
+                 "leave the engine unpinned)",
+                 who, cpu, allowed);
+    else if (cpu >= MCFG_MAX_CPU || (check && mesh_cpu_allowed((int)cpu) != 1))
+        mcfg_err(c, node,
+                 "%s: cpu %lld is not available: this process may run on CPUs %s only "
+                 "(its affinity mask; %d online)",
+                 who, cpu, allowed, mesh_cpu_count());
     else
         e->cpu = (int)cpu;
 }
@@ -314,6 +321,47 @@ static void parse_engine_times(mcfg_ctx *c, mesh_engine_cfg *e, yaml_node_t **v,
                  (unsigned)e->backoff_max_ms, (unsigned)e->backoff_initial_ms);
 }
 
+/* `name` of engine idx: required and unique. On success `who` becomes
+ * "engine '<name>'" for later messages. */
+static void parse_engine_name(mcfg_ctx *c, int idx, yaml_node_t *entry, yaml_node_t *node,
+                              char *who, size_t wholen)
+{
+    mesh_config *cfg = c->cfg;
+    mesh_engine_cfg *e = &cfg->engines[idx];
+    if (!node) {
+        mcfg_err(c, entry, "missing required key 'name' in engine entry");
+        return;
+    }
+    if (mcfg_name(c, node, "engine name", e->name) != 0)
+        return;
+    snprintf(who, wholen, "engine '%s'", e->name);
+    c->esrc[idx].name = node;
+    for (int j = 0; j < idx; j++)
+        if (c->esrc[j].name && !strcmp(cfg->engines[j].name, e->name)) {
+            mcfg_err(c, node, "duplicate engine name '%s' (first at line %d)", e->name,
+                     cfg->engines[j].line);
+            c->esrc[idx].name = NULL;
+            return;
+        }
+}
+
+/* `restart`, `escalation` and `wait` (each may be NULL: default kept). */
+static void parse_engine_enums(mcfg_ctx *c, mesh_engine_cfg *e, yaml_node_t *restart,
+                               yaml_node_t *esc, yaml_node_t *wait, const char *who)
+{
+    char what[96];
+    int x;
+    snprintf(what, sizeof(what), "%s: 'restart'", who);
+    if (restart && mcfg_enum(c, restart, what, restart_names, 3, &x) == 0)
+        e->restart = (enum mesh_restart)x;
+    snprintf(what, sizeof(what), "%s: 'escalation'", who);
+    if (esc && mcfg_enum(c, esc, what, escalation_names, 2, &x) == 0)
+        e->escalation = (enum mesh_escalation)x;
+    snprintf(what, sizeof(what), "%s: 'wait'", who);
+    if (wait && mcfg_enum(c, wait, what, wait_names, 3, &x) == 0)
+        e->wait = (enum mesh_wait)x;
+}
+
 static void parse_engine(mcfg_ctx *c, int idx, yaml_node_t *node)
 {
     static const char *const keys[] = {"name",
@@ -333,44 +381,21 @@ static void parse_engine(mcfg_ctx *c, int idx, yaml_node_t *node)
                                        "stop_timeout_ms"};
     enum { K_NAME, K_BIN, K_ARGS, K_CPU, K_RESTART, K_DEPS, K_INT, K_ESC, K_WAIT, K_ENV, K_TIMES };
     yaml_node_t *v[15];
-    mesh_config *cfg = c->cfg;
-    mesh_engine_cfg *e = &cfg->engines[idx];
+    mesh_engine_cfg *e = &c->cfg->engines[idx];
     mcfg_engine_src *src = &c->esrc[idx];
     char who[64];
     snprintf(who, sizeof(who), "engines[%d]", idx);
     src->entry = node;
-    engine_defaults(cfg, e, node);
+    engine_defaults(c->cfg, e, node);
     if (mcfg_map(c, node, "engine entry", keys, 15, v) < 0)
         return;
-    if (!v[K_NAME]) {
-        mcfg_err(c, node, "missing required key 'name' in engine entry");
-    } else if (mcfg_name(c, v[K_NAME], "engine name", e->name) == 0) {
-        snprintf(who, sizeof(who), "engine '%s'", e->name);
-        src->name = v[K_NAME];
-        for (int j = 0; j < idx; j++)
-            if (c->esrc[j].name && !strcmp(cfg->engines[j].name, e->name)) {
-                mcfg_err(c, v[K_NAME], "duplicate engine name '%s' (first at line %d)", e->name,
-                         cfg->engines[j].line);
-                src->name = NULL;
-                break;
-            }
-    }
+    parse_engine_name(c, idx, node, v[K_NAME], who, sizeof(who));
     src->binary = v[K_BIN];
     src->depends = v[K_DEPS];
     parse_args(c, e, v[K_ARGS], who);
     if (v[K_CPU])
         parse_cpu(c, e, v[K_CPU], who);
-    char what[96];
-    int x;
-    snprintf(what, sizeof(what), "%s: 'restart'", who);
-    if (v[K_RESTART] && mcfg_enum(c, v[K_RESTART], what, restart_names, 3, &x) == 0)
-        e->restart = (enum mesh_restart)x;
-    snprintf(what, sizeof(what), "%s: 'escalation'", who);
-    if (v[K_ESC] && mcfg_enum(c, v[K_ESC], what, escalation_names, 2, &x) == 0)
-        e->escalation = (enum mesh_escalation)x;
-    snprintf(what, sizeof(what), "%s: 'wait'", who);
-    if (v[K_WAIT] && mcfg_enum(c, v[K_WAIT], what, wait_names, 3, &x) == 0)
-        e->wait = (enum mesh_wait)x;
+    parse_engine_enums(c, e, v[K_RESTART], v[K_ESC], v[K_WAIT], who);
     if (v[K_INT])
         parse_intensity(c, e, v[K_INT], who);
     if (v[K_ENV])

@@ -12,6 +12,9 @@
 #define MESH_CFG_MAX_ROUTES  256
 #define MESH_CFG_MAX_PEERS   16
 #define MESH_CFG_MAX_TYPES   32 /* message types per route */
+/* intensity.max_restarts: the supervisor keeps the time of each restart in
+ * the window, in a table sized for this many (no growth at run time). */
+#define MESH_CFG_MAX_RESTARTS 255
 
 /* The engine that carries off-host routes over nng (meshd adds it): the
  * local end of such a route exchanges records with it through a ring. */

@@ -9,6 +9,14 @@
 
 static char log_component[64] = "mesh";
 static enum mesh_log_level log_min = MESH_LOG_INFO;
+static int (*log_writer)(void *arg, const char *line, size_t len);
+static void *log_writer_arg;
+
+void mesh_log_set_writer(int (*fn)(void *arg, const char *line, size_t len), void *arg)
+{
+    log_writer = fn;
+    log_writer_arg = arg;
+}
 
 void mesh_log_init(const char *component, enum mesh_log_level min_level)
 {
@@ -31,6 +39,10 @@ void mesh_log(enum mesh_log_level level, const char *fmt, ...)
     if (len > sizeof(line) - 2)
         len = sizeof(line) - 2;
     line[len++] = '\n';
+    if (log_writer) {
+        log_writer(log_writer_arg, line, len);
+        return;
+    }
     ssize_t w = write(STDERR_FILENO, line, len);
     (void)w;
 }

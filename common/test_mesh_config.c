@@ -7,6 +7,7 @@
 
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,6 +293,9 @@ Test(config, non_integer_negative_and_out_of_range_numbers)
             "out of range (allowed 0..86400000)");
     refused(HEAD "engines:\n" ENGINE_A "    intensity: {max_restarts: 3, period_ms: 0}\n", 6,
             "intensity.period_ms is 0, out of range");
+    /* the supervisor keeps one restart time per allowed restart: 255 at most */
+    refused(HEAD "engines:\n" ENGINE_A "    intensity: {max_restarts: 256}\n", 6,
+            "intensity.max_restarts is 256, out of range (allowed 0..255)");
     refused("mesh:\n  name: t\n  keep_shm: maybe\nengines:\n" ENGINE_A, 3,
             "mesh.keep_shm must be true or false, got 'maybe'");
 }
@@ -450,13 +454,49 @@ Test(config, cpu_must_exist_on_this_machine)
     refused(HEAD "engines:\n" ENGINE_A "    cpu: -1\n", 6, "cpu -1 is negative");
     /* CPUs are numbered 0..ncpu-1, so ncpu itself is the first that does not exist. */
     snprintf(text, sizeof(text), HEAD "engines:\n" ENGINE_A "    cpu: %ld\n", ncpu);
-    snprintf(want, sizeof(want), "cpu %ld does not exist: this machine has %ld online CPUs", ncpu,
-             ncpu);
+    snprintf(want, sizeof(want), "cpu %ld is not available: this process may run on CPUs", ncpu);
     refused(text, 6, want);
+}
+
+/* The CPUs in this process's affinity mask, lowest and highest. */
+static int mask_bounds(int *lo, int *hi)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    cr_assert_eq(sched_getaffinity(0, sizeof(set), &set), 0);
+    *lo = *hi = -1;
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &set)) {
+            *lo = *lo < 0 ? c : *lo;
+            *hi = c;
+        }
+    return CPU_COUNT(&set);
+}
+
+/* Only the CPUs this process may run on are accepted, not every number
+ * below the online count: with the mask cut down to its highest CPU (as
+ * taskset or a cpuset would), the lowest one is refused, with the list. */
+Test(config, cpu_must_be_in_this_process_affinity_mask)
+{
+    int lo, hi;
+    if (mask_bounds(&lo, &hi) < 2)
+        cr_skip_test("needs a process allowed on 2 CPUs or more to build a mask with a gap");
     mesh_config *cfg;
-    snprintf(text, sizeof(text), HEAD "engines:\n" ENGINE_A "    cpu: %ld\n", ncpu - 1);
+    char text[256], want[128];
+    snprintf(text, sizeof(text), HEAD "engines:\n" ENGINE_A "    cpu: %d\n", lo);
     cr_assert_eq(load(text, &cfg), 0, "%s", errbuf);
-    cr_assert_eq(cfg->engines[0].cpu, (int)ncpu - 1);
+    cr_assert_eq(cfg->engines[0].cpu, lo);
+    mesh_config_free(cfg);
+    cpu_set_t only;
+    CPU_ZERO(&only);
+    CPU_SET(hi, &only);
+    cr_assert_eq(sched_setaffinity(0, sizeof(only), &only), 0);
+    snprintf(want, sizeof(want), "cpu %d is not available: this process may run on CPUs %d only",
+             lo, hi);
+    refused(text, 6, want);
+    snprintf(text, sizeof(text), HEAD "engines:\n" ENGINE_A "    cpu: %d\n", hi);
+    cr_assert_eq(load(text, &cfg), 0, "%s", errbuf);
+    cr_assert_eq(cfg->engines[0].cpu, hi);
     mesh_config_free(cfg);
 }
 

@@ -59,7 +59,7 @@ static void write_config(const bench *b)
                 "  - name: e%d\n    binary: %s/tests/engines/test-consumer\n"
                 "    args: [--out, /dev/null]\n    depends_on: [e0]\n"
                 "    backoff_initial_ms: %d\n    backoff_max_ms: %d\n"
-                "    intensity: {max_restarts: 100000, period_ms: 1000}\n",
+                "    intensity: {max_restarts: 255, period_ms: 1000}\n",
                 i, b->build, b->backoff_ms, b->backoff_ms);
     if (b->engines > 1) {
         fprintf(f, "routes:\n  - from: e0\n    to: [");

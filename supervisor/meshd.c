@@ -64,9 +64,54 @@ static int parse_level(const char *s, enum mesh_log_level *out)
     return MESH_EINVAL;
 }
 
+enum { O_CHECK = 256, O_KEEP, O_LEVEL, O_FG, O_LOGFILE, O_BIN, O_READY };
+
+/* One option. Returns -1 to go on, else the exit status (0 after --help). */
+static int take_option(int c, const char *arg, meshd_args *a)
+{
+    switch (c) {
+    case 'c':
+        a->config = arg;
+        return -1;
+    case O_CHECK:
+        a->check = 1;
+        return -1;
+    case O_KEEP:
+        a->keep_shm = 1;
+        return -1;
+    case O_FG:
+        a->foreground = 1;
+        return -1;
+    case O_LOGFILE:
+        a->log_file = arg;
+        return -1;
+    case O_BIN:
+        a->bin_path = arg;
+        return -1;
+    case O_READY:
+        a->ready_fd = atoi(arg);
+        if (a->ready_fd >= 3 && fcntl(a->ready_fd, F_GETFD) >= 0)
+            return -1;
+        fprintf(stderr, "meshd: --ready-fd %s: not an open descriptor >= 3\n", arg);
+        return 2;
+    case O_LEVEL:
+        setenv("MESH_LOG_LEVEL", arg, 0); /* engines follow, unless set already */
+        if (parse_level(arg, &a->level) == 0)
+            return -1;
+        fprintf(stderr, "meshd: --log-level %s: expected debug, info, warn or error\n", arg);
+        return 2;
+    case 'h':
+        fputs(usage, stdout);
+        return 0;
+    default:
+        fputs("meshd: try --help\n", stderr);
+        return 2;
+    }
+}
+
+/* Returns -1 to run, else the exit status. */
 static int parse_args(int argc, char **argv, meshd_args *a)
 {
-    enum { O_CHECK = 256, O_KEEP, O_LEVEL, O_FG, O_LOGFILE, O_BIN, O_READY };
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"check", no_argument, NULL, O_CHECK},
                                          {"keep-shm", no_argument, NULL, O_KEEP},
@@ -77,50 +122,10 @@ static int parse_args(int argc, char **argv, meshd_args *a)
                                          {"ready-fd", required_argument, NULL, O_READY},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            a->config = optarg;
-            break;
-        case O_CHECK:
-            a->check = 1;
-            break;
-        case O_KEEP:
-            a->keep_shm = 1;
-            break;
-        case O_FG:
-            a->foreground = 1;
-            break;
-        case O_LOGFILE:
-            a->log_file = optarg;
-            break;
-        case O_BIN:
-            a->bin_path = optarg;
-            break;
-        case O_READY:
-            a->ready_fd = atoi(optarg);
-            if (a->ready_fd < 3 || fcntl(a->ready_fd, F_GETFD) < 0) {
-                fprintf(stderr, "meshd: --ready-fd %s: not an open descriptor >= 3\n", optarg);
-                return 2;
-            }
-            break;
-        case O_LEVEL:
-            setenv("MESH_LOG_LEVEL", optarg, 0); /* engines follow, unless set already */
-            if (parse_level(optarg, &a->level) != 0) {
-                fprintf(stderr, "meshd: --log-level %s: expected debug, info, warn or error\n",
-                        optarg);
-                return 2;
-            }
-            break;
-        case 'h':
-            fputs(usage, stdout);
-            return 0;
-        default:
-            fputs("meshd: try --help\n", stderr);
-            return 2;
-        }
-    }
+    int c, rc;
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1)
+        if ((rc = take_option(c, optarg, a)) >= 0)
+            return rc;
     if (optind < argc) {
         fprintf(stderr, "meshd: unexpected argument '%s' (try --help)\n", argv[optind]);
         return 2;
@@ -136,7 +141,7 @@ static int check_config(const meshd_args *a)
 {
     static char err[SUP_CONFIG_ERRLEN];
     mesh_config *cfg = NULL;
-    int rc = sup_config_load(&cfg, a->config, a->bin_path, err, sizeof(err));
+    int rc = sup_config_load(&cfg, a->config, a->bin_path, NULL, NULL, err, sizeof(err));
     if (rc != 0) {
         fputs(err, stderr);
         if (!err[0])

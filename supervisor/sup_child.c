@@ -1,11 +1,13 @@
 /* Child process handling on libuv: spawn with pipes, read output and the
- * readiness line, report the exit, close every handle before a respawn. */
+ * readiness line, signal the engine's process group, report the exit (after
+ * killing what is left of the group), close every handle before a respawn. */
 #include "sup_child.h"
 
 #include "mesh_error.h"
 #include "mesh_log.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -14,15 +16,15 @@ static int uv_to_mesh(int uverr)
     return mesh_err_from_errno(-uverr);
 }
 
-void sup_child_init(sup_child *c, const char *name, const sup_child_ops *ops, void *arg, int out_fd,
-                    int err_fd)
+void sup_child_init(sup_child *c, const char *name, const sup_child_ops *ops, void *arg,
+                    sup_sink *out, sup_sink *err)
 {
     memset(c, 0, sizeof(*c));
     c->name = name;
     c->ops = ops;
     c->arg = arg;
-    c->out_fd = out_fd;
-    c->err_fd = err_fd;
+    c->out_sink = out;
+    c->err_sink = err;
 }
 
 int sup_child_idle(const sup_child *c)
@@ -46,13 +48,13 @@ static void close_handle(sup_child *c, uv_handle_t *h)
 static void emit_out(void *arg, const char *line, size_t len)
 {
     sup_child *c = arg;
-    sup_output_emit(c->out_fd, c->name, line, len);
+    sup_sink_line(c->out_sink, c->name, line, len);
 }
 
 static void emit_err(void *arg, const char *line, size_t len)
 {
     sup_child *c = arg;
-    sup_output_emit(c->err_fd, c->name, line, len);
+    sup_sink_line(c->err_sink, c->name, line, len);
 }
 
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -107,10 +109,23 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         stream_done(c, s); /* UV_EOF or an error: either way this stream is over */
 }
 
+/* The engine's process group outlives its leader while a member runs (the
+ * kernel does not reuse the number meanwhile): SIGKILL whatever is left, so
+ * no child of the engine survives its run. */
+static void kill_leftovers(sup_child *c)
+{
+    if (c->pgid <= 0)
+        return;
+    if (kill(-c->pgid, SIGKILL) == 0)
+        mesh_info("%s: SIGKILL to the rest of its process group %d", c->name, (int)c->pgid);
+    c->pgid = 0;
+}
+
 static void exit_cb(uv_process_t *p, int64_t status, int sig)
 {
     sup_child *c = p->data;
     c->pid = 0;
+    kill_leftovers(c);
     close_handle(c, (uv_handle_t *)p);
     if (c->ops->on_exit)
         c->ops->on_exit(c->arg, status, sig);
@@ -123,7 +138,8 @@ static void init_pipe(sup_child *c, uv_loop_t *loop, uv_pipe_t *p)
     c->open_handles++;
 }
 
-int sup_child_spawn(sup_child *c, uv_loop_t *loop, const char *file, char **argv, char **env)
+int sup_child_spawn(sup_child *c, uv_loop_t *loop, const char *file, char **argv, char **env,
+                    int cfg_fd)
 {
     if (!sup_child_idle(c))
         return MESH_ESTATE;
@@ -134,7 +150,7 @@ int sup_child_spawn(sup_child *c, uv_loop_t *loop, const char *file, char **argv
     init_pipe(c, loop, &c->out);
     init_pipe(c, loop, &c->err);
     init_pipe(c, loop, &c->rdy);
-    uv_stdio_container_t stdio[4];
+    uv_stdio_container_t stdio[SUP_CHILD_CONFIG_FD + 1];
     stdio[0].flags = UV_IGNORE;
     stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE; /* writable from the child's side */
     stdio[1].data.stream = (uv_stream_t *)&c->out;
@@ -142,13 +158,15 @@ int sup_child_spawn(sup_child *c, uv_loop_t *loop, const char *file, char **argv
     stdio[2].data.stream = (uv_stream_t *)&c->err;
     stdio[3].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE; /* MESH_READY_FD=3 */
     stdio[3].data.stream = (uv_stream_t *)&c->rdy;
+    stdio[SUP_CHILD_CONFIG_FD].flags = UV_INHERIT_FD; /* MESH_CONFIG_FD=4 */
+    stdio[SUP_CHILD_CONFIG_FD].data.fd = cfg_fd;
     uv_process_options_t opt = {
         .exit_cb = exit_cb,
         .file = file,
         .args = argv,
         .env = env,
         .flags = UV_PROCESS_DETACHED, /* own session: the terminal's ^C reaches meshd only */
-        .stdio_count = 4,
+        .stdio_count = cfg_fd >= 0 ? SUP_CHILD_CONFIG_FD + 1 : SUP_CHILD_CONFIG_FD,
         .stdio = stdio,
     };
     c->proc.data = c;
@@ -162,6 +180,7 @@ int sup_child_spawn(sup_child *c, uv_loop_t *loop, const char *file, char **argv
         return uv_to_mesh(rc);
     }
     c->pid = c->proc.pid;
+    c->pgid = c->proc.pid; /* UV_PROCESS_DETACHED: setsid() made it a group leader */
     uv_read_start((uv_stream_t *)&c->out, alloc_cb, read_cb);
     uv_read_start((uv_stream_t *)&c->err, alloc_cb, read_cb);
     uv_read_start((uv_stream_t *)&c->rdy, alloc_cb, read_cb);
@@ -172,6 +191,12 @@ int sup_child_kill(sup_child *c, int sig)
 {
     if (c->pid <= 0)
         return MESH_ESRCH;
+    /* The whole group: an engine's own children get the signal too. Between
+     * fork and setsid() in the child the group does not exist yet. */
+    if (kill(-c->pgid, sig) == 0)
+        return 0;
+    if (errno != ESRCH)
+        return mesh_err_from_errno(errno);
     int rc = uv_process_kill(&c->proc, sig);
     return rc < 0 ? uv_to_mesh(rc) : 0;
 }

@@ -1,12 +1,23 @@
-/* The config loader hooked to the proto registry (type names -> ids). */
+/* The config loader hooked to the proto registry (type names -> ids), and
+ * the sealed in-memory snapshot of the config meshd runs, which engines
+ * read instead of the (editable) file. */
 #include "sup_config.h"
 
 #include "bridge_cfg.h"
 #include "mesh_error.h"
 #include "msg_registry.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SUP_CONFIG_MAX_BYTES (4u << 20) /* far above any mesh config (64 engines) */
 
 int sup_config_type_lookup(const char *name, void *arg)
 {
@@ -16,23 +27,59 @@ int sup_config_type_lookup(const char *name, void *arg)
     return rc != 0 ? rc : (int)t->id;
 }
 
-int sup_config_load(mesh_config **out, const char *path, const char *search_path, char *err,
-                    size_t errlen)
+static int read_fail(char *err, size_t errlen, const char *path, const char *what, int rc)
 {
-    mesh_config_opts opts = {
-        .search_path = search_path,
-        .type_lookup = sup_config_type_lookup,
-        .type_lookup_arg = NULL,
-    };
-    if (errlen)
-        err[0] = '\0';
-    int rc = mesh_config_load(out, path, &opts, err, (unsigned)errlen);
-    if (rc != 0 || !bridge_cfg_needed(*out) || bridge_cfg_index(*out) >= 0)
-        return rc;
-    /* Off-host routes or a listen address: meshd runs the nng bridge as an
-     * engine of its own, started before the engines that use it. */
+    snprintf(err, errlen, "%s:0:0: %s: %s\n", path, what, mesh_strerror(rc));
+    return rc;
+}
+
+/* Reads the whole regular file `path` into *text (NUL-terminated, caller
+ * frees) and its directory (absolute, symlinks resolved) into dir. */
+static int read_file(const char *path, char **text, size_t *len, char dir[PATH_MAX], char *err,
+                     size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f || !realpath(path, dir)) {
+        int rc = mesh_err_from_errno(errno);
+        if (f)
+            fclose(f);
+        return read_fail(err, errlen, path, "cannot open the config file", rc);
+    }
+    struct stat st;
+    int rc = 0;
+    if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode))
+        rc = read_fail(err, errlen, path, "not a regular file", MESH_EINVAL);
+    else if (st.st_size > (off_t)SUP_CONFIG_MAX_BYTES)
+        rc = read_fail(err, errlen, path, "larger than 4 MiB", MESH_EINVAL);
+    else if ((*text = malloc((size_t)st.st_size + 1)) == NULL)
+        rc = MESH_ENOMEM;
+    if (rc == 0) {
+        *len = fread(*text, 1, (size_t)st.st_size + 1, f);
+        (*text)[*len] = '\0';
+        if (ferror(f) || *len > (size_t)st.st_size) { /* grew while read: try again later */
+            rc = read_fail(err, errlen, path, "cannot read the config file whole", MESH_EIO);
+            free(*text);
+            *text = NULL;
+        }
+    }
+    fclose(f);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        slash[1] = '\0';
+    else if (slash)
+        *slash = '\0';
+    return rc;
+}
+
+/* Off-host routes or a listen address: meshd runs the nng bridge as an
+ * engine of its own, started before the engines that use it. */
+static int add_bridge(mesh_config **out, const char *path, const char *search_path, char *err,
+                      size_t errlen)
+{
+    if (!bridge_cfg_needed(*out) || bridge_cfg_index(*out) >= 0)
+        return 0;
     char bin[4096];
-    rc = bridge_cfg_find_binary(search_path, bin, sizeof(bin));
+    int rc = bridge_cfg_find_binary(search_path, bin, sizeof(bin));
     if (rc != 0) {
         snprintf(err, errlen,
                  "%s: the mesh has off-host routes or mesh.listen, but the bridge binary "
@@ -47,6 +94,57 @@ int sup_config_load(mesh_config **out, const char *path, const char *search_path
         return rc == MESH_ENOENT ? MESH_ECONFIG : rc;
     }
     return 0;
+}
+
+int sup_config_load(mesh_config **out, const char *path, const char *search_path, char **text_out,
+                    size_t *len_out, char *err, size_t errlen)
+{
+    mesh_config_opts opts = {
+        .search_path = search_path,
+        .type_lookup = sup_config_type_lookup,
+        .type_lookup_arg = NULL,
+    };
+    char dir[PATH_MAX], *text = NULL;
+    size_t len = 0;
+    *out = NULL;
+    if (errlen)
+        err[0] = '\0';
+    int rc = read_file(path, &text, &len, dir, err, errlen);
+    if (rc == 0)
+        rc = mesh_config_parse(out, text, len, path, dir, &opts, err, (unsigned)errlen);
+    if (rc == 0)
+        rc = add_bridge(out, path, search_path, err, errlen);
+    if (rc == 0 && text_out) {
+        *text_out = text;
+        *len_out = len;
+        text = NULL;
+    }
+    free(text);
+    return rc;
+}
+
+int sup_config_snapshot(const char *text, size_t len, int *fd_out)
+{
+    int fd = memfd_create("mesh-config", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return mesh_err_from_errno(errno);
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, text + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            goto fail;
+        off += (size_t)w;
+    }
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0)
+        goto fail;
+    *fd_out = fd;
+    return 0;
+fail:;
+    int rc = mesh_err_from_errno(errno ? errno : EIO);
+    close(fd);
+    return rc;
 }
 
 int sup_config_load_for_tool(mesh_config **out, const char *path, char *err, size_t errlen)

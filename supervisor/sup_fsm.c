@@ -120,8 +120,8 @@ static unsigned intensity_prune(sup_fsm *f, uint64_t now)
 
 static unsigned schedule_restart(sup_fsm *f, uint64_t now)
 {
-    uint32_t max = f->pol.intensity_max < SUP_INTENSITY_SLOTS - 1 ? f->pol.intensity_max
-                                                                  : SUP_INTENSITY_SLOTS - 1;
+    uint32_t max =
+        f->pol.intensity_max < MESH_CFG_MAX_RESTARTS ? f->pol.intensity_max : MESH_CFG_MAX_RESTARTS;
     if (intensity_prune(f, now) + 1 > max) {
         f->want_up = 0;
         return SUP_ACT_TIMER_STOP | SUP_ACT_FAILED | enter(f, SUP_FAILED);

@@ -70,8 +70,12 @@ typedef struct sup_policy {
     uint32_t stop_timeout_ms;
 } sup_policy;
 
-#define SUP_INTENSITY_SLOTS 256 /* intensity_max above 255 is counted as 255 */
-#define SUP_HISTORY         16  /* restarts kept for status */
+/* One restart time per allowed restart, plus the one that exceeds the limit.
+ * The config refuses max_restarts above MESH_CFG_MAX_RESTARTS; a policy built
+ * by hand with more is counted as MESH_CFG_MAX_RESTARTS. */
+#define SUP_INTENSITY_SLOTS (MESH_CFG_MAX_RESTARTS + 1)
+_Static_assert(SUP_INTENSITY_SLOTS > MESH_CFG_MAX_RESTARTS, "a slot per allowed restart");
+#define SUP_HISTORY 16 /* restarts kept for status */
 
 /* One automatic restart: when the run ended, the back-off chosen, and when
  * the new process was spawned (0 = not yet). Times in the caller's ms clock. */

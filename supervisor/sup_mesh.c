@@ -51,11 +51,12 @@ int sup_mesh_slot_new(sup_mesh *m, const mesh_config *cfg, int cfg_index)
     e->group_stop = 0;
     e->hold_for = -1;
     e->ready_ns = 0;
+    e->run_hb_ms = 0;
     snprintf(e->name, sizeof(e->name), "%s", c->name);
     sup_policy pol;
     sup_policy_from_cfg(&pol, c);
     sup_fsm_init(&e->fsm, &pol);
-    sup_child_init(&e->child, e->name, &sup_engine_child_ops, e, m->opts.out_fd, m->opts.err_fd);
+    sup_child_init(&e->child, e->name, &sup_engine_child_ops, e, &m->out, &m->err);
     return s;
 }
 
@@ -129,6 +130,27 @@ static void close_if_open(uv_handle_t *h)
         uv_close(h, NULL);
 }
 
+/* meshd's own log lines go through the stderr sink while the loop runs:
+ * never blocked by a slow reader, in order with the engines' lines. */
+static int log_to_sink(void *arg, const char *line, size_t len)
+{
+    return sup_sink_log(arg, line, len);
+}
+
+static void output_open(sup_mesh *m)
+{
+    sup_sink_open(&m->out, m->loop, m->opts.out_fd, "stdout", NULL);
+    sup_sink_open(&m->err, m->loop, m->opts.err_fd, "stderr", &m->out);
+    mesh_log_set_writer(log_to_sink, &m->err);
+}
+
+static void output_close(sup_mesh *m)
+{
+    mesh_log_set_writer(NULL, NULL);
+    sup_sink_close(&m->err, 1000); /* bounded: a reader that never reads cannot hold us */
+    sup_sink_close(&m->out, 1000);
+}
+
 /* Releases what sup_mesh_start created, in reverse order. */
 static void teardown(sup_mesh *m)
 {
@@ -148,6 +170,10 @@ static void teardown(sup_mesh *m)
     close_if_open((uv_handle_t *)&m->sig_int);
     close_if_open((uv_handle_t *)&m->sig_hup);
     close_if_open((uv_handle_t *)&m->sig_chld);
+    if (m->cfg_fd >= 0)
+        close(m->cfg_fd);
+    m->cfg_fd = -1;
+    output_close(m);
 }
 
 void sup_mesh_finish(sup_mesh *m)
@@ -155,6 +181,7 @@ void sup_mesh_finish(sup_mesh *m)
     if (!m->cfg || m->stopping == 2)
         return;
     m->stopping = 2;
+    sup_reap_descendants(5000); /* nothing an engine started may outlive the mesh */
     teardown(m);
     mesh_info("mesh stopped%s (exit status %d)",
               m->keep_shm ? "; shared memory kept (keep_shm)" : "; shared memory removed",
@@ -187,6 +214,7 @@ static int create_all(sup_mesh *m)
 int sup_mesh_start(sup_mesh *m, uv_loop_t *loop, const sup_opts *opts)
 {
     memset(m, 0, sizeof(*m));
+    m->cfg_fd = -1;
     m->loop = loop;
     m->opts = *opts;
     m->start_ms = uv_now(loop);
@@ -196,14 +224,27 @@ int sup_mesh_start(sup_mesh *m, uv_loop_t *loop, const sup_opts *opts)
         return mesh_err_from_errno(errno);
     }
     static char err[SUP_CONFIG_ERRLEN];
-    int rc = sup_config_load(&m->cfg, m->config_path, opts->search_path, err, sizeof(err));
+    char *text = NULL;
+    size_t len = 0;
+    int rc =
+        sup_config_load(&m->cfg, m->config_path, opts->search_path, &text, &len, err, sizeof(err));
     if (rc != 0) {
         fputs(err, stderr);
         mesh_error("%s: invalid config: nothing was started (%s)", m->config_path,
                    mesh_strerror(rc));
         return rc;
     }
+    rc = sup_config_snapshot(text, len, &m->cfg_fd);
+    free(text);
+    if (rc != 0) {
+        mesh_error("%s: cannot keep a copy of the config for the engines: %s", m->config_path,
+                   mesh_strerror(rc));
+        mesh_config_free(m->cfg);
+        m->cfg = NULL;
+        return rc;
+    }
     m->keep_shm = opts->keep_shm || m->cfg->keep_shm;
+    output_open(m);
     uv_timer_init(loop, &m->hb_timer);
     for (int s = 0; s < SUP_MAX_SLOTS; s++)
         uv_timer_init(loop, &m->eng[s].timer);

@@ -28,11 +28,13 @@ typedef struct sup_engine {
     int cfg_index; /* index into mesh->cfg->engines, -1 once removed by a reload */
     sup_fsm fsm;
     sup_child child;
-    uv_timer_t timer;  /* ready timeout, stop timeout, back-off */
-    bus_ctl *ctl;      /* read-write handle on the engine's control block */
-    int group_stop;    /* rest_for_one: waiting for its turn to be stopped (reverse order) */
-    int hold_for;      /* slot that must be ready before this one starts again, -1 none */
-    uint64_t ready_ns; /* mesh_now_ns() at the readiness notification */
+    uv_timer_t timer;   /* ready timeout, stop timeout, back-off */
+    bus_ctl *ctl;       /* read-write handle on the engine's control block */
+    int group_stop;     /* rest_for_one: waiting for its turn to be stopped (reverse order) */
+    int hold_for;       /* slot that must be ready before this one starts again, -1 none */
+    uint64_t ready_ns;  /* mesh_now_ns() at the readiness notification */
+    uint32_t run_hb_ms; /* heartbeat_timeout_ms the running process was started with:
+                         * its heartbeat period follows it until it restarts */
     struct sup_mesh *mesh;
 } sup_engine;
 
@@ -40,7 +42,7 @@ typedef struct sup_opts {
     const char *config_path; /* as given on the command line */
     int keep_shm;            /* --keep-shm (or mesh.keep_shm) */
     const char *search_path; /* extra binary search directories (MESH_BIN_PATH) */
-    int out_fd, err_fd;      /* where captured engine output goes */
+    int out_fd, err_fd;      /* where captured engine output (and meshd's log) goes */
     int ready_fd;            /* >= 0: "ready\n" written and closed when the mesh is first ready */
 } sup_opts;
 
@@ -49,6 +51,7 @@ typedef struct sup_mesh {
     sup_opts opts;
     char config_path[PATH_MAX]; /* absolute */
     mesh_config *cfg;
+    int cfg_fd; /* sealed memfd with the text of cfg, passed to engines as fd 4; -1 none */
     int keep_shm;
     sup_engine eng[SUP_MAX_SLOTS];
     int slot_of[MESH_CFG_MAX_ENGINES]; /* cfg engine index -> slot */
@@ -68,6 +71,7 @@ typedef struct sup_mesh {
     uint64_t start_ms; /* uv_now() when meshd started; status times are relative to it */
     uint64_t ready_ms; /* first time all were ready, relative to start_ms */
     uint64_t reloads;
+    sup_sink out, err; /* non-blocking writers to out_fd / err_fd (meshd's log: err) */
 } sup_mesh;
 
 /* Loads and validates the config, creates the shared memory, the control
@@ -115,5 +119,12 @@ void sup_mesh_hb_rearm(sup_mesh *m);
 /* Reaps orphaned processes re-parented to meshd (PID 1 or subreaper) without
  * touching the engine processes libuv waits for. Returns how many. */
 int sup_reap_orphans(sup_mesh *m);
+
+/* End of a stop, once no engine runs: SIGKILLs every process still
+ * re-parented to meshd (descendants of engines that left their engine's
+ * process group) and reaps it, repeating for their own children, for at most
+ * timeout_ms. Returns how many were killed. Not for use while engines run
+ * (it would reap libuv's children). */
+int sup_reap_descendants(unsigned timeout_ms);
 
 #endif

@@ -2,13 +2,21 @@
  * peek at any zombie child with waitid(WNOWAIT) and reap it only when it is
  * not an engine process, which libuv reaps itself with waitpid(pid) and
  * reports through the exit callback. A zombie of ours found first stops the
- * scan; the scan runs again after that engine's exit callback. */
+ * scan; the scan runs again after that engine's exit callback. At the end of
+ * a stop, every process still re-parented to meshd is killed and reaped. */
 #include "sup_mesh.h"
 
+#include "mesh_clock.h"
 #include "mesh_log.h"
 
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 static int is_engine_pid(const sup_mesh *m, pid_t pid)
 {
@@ -35,4 +43,73 @@ int sup_reap_orphans(sup_mesh *m)
         }
     }
     return n;
+}
+
+/* Parent pid and state letter of `pid` from /proc/<pid>/stat; 0 or -1. */
+static int proc_parent(pid_t pid, pid_t *ppid, char *state)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *rp = strrchr(buf, ')'); /* the command name may hold spaces and ')' */
+    int pp;
+    if (!rp || sscanf(rp + 1, " %c %d", state, &pp) != 2)
+        return -1;
+    *ppid = (pid_t)pp;
+    return 0;
+}
+
+/* Children of this process (of any of its threads: orphans are re-parented
+ * to some thread of the subreaper), at most max. */
+static int list_children(pid_t self, pid_t *out, char *states, int max)
+{
+    DIR *d = opendir("/proc");
+    int n = 0;
+    for (struct dirent *de; d && n < max && (de = readdir(d));) {
+        pid_t pid = (pid_t)atoi(de->d_name), ppid;
+        char st;
+        if (pid > 0 && proc_parent(pid, &ppid, &st) == 0 && ppid == self) {
+            states[n] = st;
+            out[n++] = pid;
+        }
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+int sup_reap_descendants(unsigned timeout_ms)
+{
+    const pid_t self = getpid();
+    const uint64_t end = mesh_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    int killed = 0;
+    for (;;) {
+        pid_t kids[256];
+        char states[256];
+        int n = list_children(self, kids, states, 256);
+        if (n == 0)
+            return killed;
+        for (int i = 0; i < n; i++) {
+            if (states[i] == 'Z')
+                continue;
+            mesh_warn("pid %d (a descendant of an engine) is still running: SIGKILL", (int)kids[i]);
+            kill(-kids[i], SIGKILL); /* its group, if it leads one */
+            kill(kids[i], SIGKILL);
+            killed++;
+        }
+        for (int i = 0; i < n; i++)
+            waitpid(kids[i], NULL, WNOHANG);
+        if (mesh_now_ns() > end) {
+            mesh_error("%d descendant process(es) did not die within %u ms of SIGKILL", n,
+                       timeout_ms);
+            return killed;
+        }
+        struct timespec ts = {0, 2000000}; /* their children come to us once they die */
+        nanosleep(&ts, NULL);
+    }
 }

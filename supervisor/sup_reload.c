@@ -3,7 +3,10 @@
  * binary/args/env/cpu (restarted), changed policy or timeouts (applied in
  * place), strategy and keep_shm. Refused, keeping the old config: a config
  * with errors, a changed mesh name, control socket or metrics address, and
- * any change to the routes (rings are laid out before engines start). */
+ * any change to the routes (rings are laid out before engines start).
+ * Engines read the config through meshd's sealed snapshot of the text it
+ * runs (sup_config_snapshot), replaced only by a reload that succeeded: a
+ * refused file never reaches a restarted engine. */
 #include "sup_mesh.h"
 
 #include "mesh_error.h"
@@ -11,7 +14,9 @@
 #include "sup_config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int route_same(const mesh_route_cfg *a, const mesh_route_cfg *b)
 {
@@ -95,31 +100,40 @@ static int add_new_slots(sup_mesh *m, const mesh_config *nc, int *slot_of, char 
     return 0;
 }
 
-int sup_mesh_reload(sup_mesh *m, char *msg, size_t msglen)
+/* Loads the file, checks that it may replace the running config, makes its
+ * snapshot and the slots of added engines. On error nothing changed and msg
+ * says why. */
+static int reload_prepare(sup_mesh *m, mesh_config **nc, int *fd, int *slot_of, char *msg,
+                          size_t msglen)
 {
     static char err[SUP_CONFIG_ERRLEN];
-    mesh_config *nc = NULL;
-    msg[0] = '\0';
-    if (m->stopping) {
-        snprintf(msg, msglen, "the mesh is stopping");
-        return MESH_ESTATE;
-    }
-    int rc = sup_config_load(&nc, m->config_path, m->opts.search_path, err, sizeof(err));
+    char *text = NULL;
+    size_t len = 0;
+    int rc =
+        sup_config_load(nc, m->config_path, m->opts.search_path, &text, &len, err, sizeof(err));
     if (rc != 0) {
         snprintf(msg, msglen, "%s has errors:\n%s", m->config_path, err);
         return rc;
     }
-    int slot_of[MESH_CFG_MAX_ENGINES];
-    rc = check_safe(m->cfg, nc, msg, msglen);
-    if (rc == 0)
-        rc = add_new_slots(m, nc, slot_of, msg, msglen);
+    rc = check_safe(m->cfg, *nc, msg, msglen);
+    if (rc == 0 && (rc = sup_config_snapshot(text, len, fd)) != 0)
+        snprintf(msg, msglen, "cannot keep a copy of the config for the engines: %s",
+                 mesh_strerror(rc));
+    free(text);
+    if (rc == 0 && (rc = add_new_slots(m, *nc, slot_of, msg, msglen)) != 0)
+        close(*fd);
     if (rc != 0) {
-        mesh_config_free(nc);
-        return rc;
+        mesh_config_free(*nc);
+        *nc = NULL;
     }
-    /* From here nothing can fail: swap the config and reconcile the engines. */
-    mesh_config *oc = m->cfg;
-    int restart[SUP_MAX_SLOTS] = {0}, removed[SUP_MAX_SLOTS] = {0};
+    return rc;
+}
+
+/* Points every engine still in nc at its new entry and policy; marks those
+ * that must restart (binary/args/env/cpu changed) and those removed. */
+static void reconcile(sup_mesh *m, const mesh_config *oc, const mesh_config *nc, int *restart,
+                      int *removed, char *msg, size_t msglen)
+{
     for (int s = 0; s < SUP_MAX_SLOTS; s++) {
         sup_engine *e = &m->eng[s];
         if (!e->in_use || e->cfg_index < 0)
@@ -139,15 +153,16 @@ int sup_mesh_reload(sup_mesh *m, char *msg, size_t msglen)
         sup_fsm_set_policy(&e->fsm, &pol);
         e->cfg_index = ni;
     }
-    m->cfg = nc;
-    m->keep_shm = m->opts.keep_shm || nc->keep_shm;
-    memcpy(m->slot_of, slot_of, sizeof(slot_of));
-    sup_mesh_rebuild_order(m);
-    mesh_config_free(oc);
+}
+
+/* After the swap: stops removed engines, starts added ones, restarts changed ones. */
+static void apply_changes(sup_mesh *m, const int *slot_of, const int *restart, const int *removed,
+                          char *msg, size_t msglen)
+{
     for (int s = 0; s < SUP_MAX_SLOTS; s++)
         if (removed[s])
             sup_mesh_event(&m->eng[s], SUP_EV_STOP, 0, 0);
-    for (int i = 0; i < nc->nengines; i++) {
+    for (int i = 0; i < m->cfg->nengines; i++) {
         sup_engine *e = &m->eng[slot_of[i]];
         if (e->cfg_index == -2) {
             e->cfg_index = i;
@@ -158,6 +173,32 @@ int sup_mesh_reload(sup_mesh *m, char *msg, size_t msglen)
             sup_mesh_event(e, SUP_EV_RESTART, 0, 0);
         }
     }
+}
+
+int sup_mesh_reload(sup_mesh *m, char *msg, size_t msglen)
+{
+    mesh_config *nc = NULL;
+    int fd = -1, slot_of[MESH_CFG_MAX_ENGINES];
+    msg[0] = '\0';
+    if (m->stopping) {
+        snprintf(msg, msglen, "the mesh is stopping");
+        return MESH_ESTATE;
+    }
+    int rc = reload_prepare(m, &nc, &fd, slot_of, msg, msglen);
+    if (rc != 0)
+        return rc;
+    /* From here nothing can fail: swap the config and reconcile the engines. */
+    mesh_config *oc = m->cfg;
+    int restart[SUP_MAX_SLOTS] = {0}, removed[SUP_MAX_SLOTS] = {0};
+    reconcile(m, oc, nc, restart, removed, msg, msglen);
+    m->cfg = nc;
+    close(m->cfg_fd); /* engines started from now on read the new snapshot */
+    m->cfg_fd = fd;
+    m->keep_shm = m->opts.keep_shm || nc->keep_shm;
+    memcpy(m->slot_of, slot_of, sizeof(slot_of));
+    sup_mesh_rebuild_order(m);
+    mesh_config_free(oc);
+    apply_changes(m, slot_of, restart, removed, msg, msglen);
     if (!msg[0])
         snprintf(msg, msglen,
                  "no engine added, removed or changed; policies and timeouts "

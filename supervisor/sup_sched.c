@@ -347,7 +347,7 @@ static void hb_cb(uv_timer_t *t)
     uint64_t now = mesh_now_ns();
     for (int s = 0; s < SUP_MAX_SLOTS; s++) {
         sup_engine *e = &m->eng[s];
-        uint32_t to = e->fsm.pol.heartbeat_timeout_ms;
+        uint32_t to = e->run_hb_ms; /* not the policy: a reload may have lowered it */
         if (!e->in_use || e->fsm.state != SUP_READY || e->fsm.kill_sent || to == 0 || !e->ctl)
             continue;
         if (bus_ctl_snapshot_get(e->ctl, &snap) != 0)
@@ -365,9 +365,13 @@ void sup_mesh_hb_rearm(sup_mesh *m)
 {
     uint32_t min = 0;
     for (int s = 0; s < SUP_MAX_SLOTS; s++) {
-        uint32_t to = m->eng[s].in_use ? m->eng[s].fsm.pol.heartbeat_timeout_ms : 0;
-        if (to > 0 && (min == 0 || to < min))
-            min = to;
+        const sup_engine *e = &m->eng[s];
+        /* the timeouts of the running processes and those of their next runs */
+        uint32_t to[2] = {e->in_use ? e->fsm.pol.heartbeat_timeout_ms : 0,
+                          e->in_use ? e->run_hb_ms : 0};
+        for (int k = 0; k < 2; k++)
+            if (to[k] > 0 && (min == 0 || to[k] < min))
+                min = to[k];
     }
     uv_timer_stop(&m->hb_timer);
     if (min == 0)

@@ -1,6 +1,7 @@
 /* Launching an engine per the launch protocol: argv from the config, the
- * environment = meshd's + the engine's `env` + MESH_CONFIG, MESH_ENGINE,
- * MESH_GENERATION, MESH_READY_FD=3; and the child's callbacks. */
+ * environment = meshd's + the engine's `env` + MESH_CONFIG, MESH_CONFIG_FD=4
+ * (the snapshot of the config meshd runs), MESH_ENGINE, MESH_GENERATION,
+ * MESH_READY_FD=3; and the child's callbacks. */
 #include "sup_mesh.h"
 
 #include "mesh_clock.h"
@@ -20,7 +21,7 @@ int sup_spawn_engine(sup_engine *e); /* used by sup_sched.c */
 static int overridden(const char *kv, char *const *over)
 {
     static const char *const mesh_keys[] = {
-        "MESH_CONFIG=", "MESH_ENGINE=", "MESH_GENERATION=", "MESH_READY_FD="};
+        "MESH_CONFIG=", "MESH_CONFIG_FD=", "MESH_ENGINE=", "MESH_GENERATION=", "MESH_READY_FD="};
     for (size_t i = 0; i < sizeof(mesh_keys) / sizeof(mesh_keys[0]); i++)
         if (strncmp(kv, mesh_keys[i], strlen(mesh_keys[i])) == 0)
             return 1;
@@ -41,17 +42,21 @@ static char **build_env(const sup_engine *e, const mesh_engine_cfg *c)
         n++;
     for (char **p = c->env; p && *p; p++)
         nenv++;
-    char extra[4][PATH_MAX + 32];
+    enum { NEXTRA = 5 };
+    char extra[NEXTRA][PATH_MAX + 32];
     snprintf(extra[0], sizeof(extra[0]), "MESH_CONFIG=%s", m->config_path);
     snprintf(extra[1], sizeof(extra[1]), "MESH_ENGINE=%s", e->name);
     snprintf(extra[2], sizeof(extra[2]), "MESH_GENERATION=%u", e->fsm.starts - 1);
     snprintf(extra[3], sizeof(extra[3]), "MESH_READY_FD=3");
-    for (int i = 0; i < 4; i++)
+    int nextra = 4;
+    if (m->cfg_fd >= 0)
+        snprintf(extra[nextra++], sizeof(extra[0]), "MESH_CONFIG_FD=%d", SUP_CHILD_CONFIG_FD);
+    for (int i = 0; i < nextra; i++)
         bytes += strlen(extra[i]) + 1;
-    char **env = malloc((n + nenv + 5) * sizeof(char *) + bytes);
+    char **env = malloc((n + nenv + NEXTRA + 1) * sizeof(char *) + bytes);
     if (!env)
         return NULL;
-    char *strs = (char *)(env + n + nenv + 5);
+    char *strs = (char *)(env + n + nenv + NEXTRA + 1);
     size_t k = 0;
     for (char **p = environ; p && *p; p++)
         if (!overridden(*p, c->env))
@@ -59,7 +64,7 @@ static char **build_env(const sup_engine *e, const mesh_engine_cfg *c)
     for (char **p = c->env; p && *p; p++)
         if (!overridden(*p, NULL))
             env[k++] = *p;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < nextra; i++) {
         size_t l = strlen(extra[i]) + 1;
         memcpy(strs, extra[i], l);
         env[k++] = strs;
@@ -85,7 +90,8 @@ int sup_spawn_engine(sup_engine *e)
         bus_ctl_set_pid(e->ctl, 0);
         bus_ctl_next_generation(e->ctl);
     }
-    int rc = sup_child_spawn(&e->child, m->loop, c->binary, c->argv, env);
+    e->run_hb_ms = c->heartbeat_timeout_ms; /* what this process reads from the snapshot */
+    int rc = sup_child_spawn(&e->child, m->loop, c->binary, c->argv, env, m->cfg_fd);
     free(env);
     if (rc != 0) {
         mesh_error("%s: cannot execute %s: %s", e->name, c->binary, mesh_strerror(rc));

@@ -75,6 +75,31 @@ Test(sup_fsm, crash_loop_doubles_the_backoff_up_to_the_cap_then_fails)
     cr_assert_eq(f.last_signal, SIGABRT);
 }
 
+/* The largest max_restarts the config allows (255): 255 crashes within the
+ * period are all restarted, the 256th marks the engine failed. */
+Test(sup_fsm, intensity_limit_holds_at_the_largest_configurable_value)
+{
+    sup_policy p = pol(MESH_RESTART_PERMANENT);
+    p.intensity_max = 255;
+    p.intensity_period_ms = 86400000; /* a day: every crash below is inside it */
+    p.backoff_initial_ms = p.backoff_max_ms = 1;
+    sup_fsm f;
+    sup_fsm_init(&f, &p);
+    uint64_t t = 0;
+    for (int k = 0; k < 255; k++) {
+        bring_up(&f, t);
+        sup_fsm_step(&f, SUP_EV_EXIT, t + 20, 0, SIGABRT);
+        cr_assert_eq(f.state, SUP_BACKOFF, "crash %d must be restarted", k + 1);
+        t += 21;
+        sup_fsm_step(&f, SUP_EV_TIMER, t, 0, 0);
+    }
+    cr_assert_eq(f.restarts, 255u);
+    bring_up(&f, t);
+    unsigned a = sup_fsm_step(&f, SUP_EV_EXIT, t + 20, 0, SIGABRT);
+    cr_assert_eq(f.state, SUP_FAILED, "the 256th restart exceeds 255");
+    cr_assert(a & SUP_ACT_FAILED);
+}
+
 Test(sup_fsm, intensity_counts_only_restarts_inside_the_period)
 {
     sup_policy p = pol(MESH_RESTART_PERMANENT);

@@ -1,8 +1,13 @@
 /* Unit tests of output capture: lines split at newlines across feeds, long
- * lines split at SUP_LINE_MAX without losing a byte, the tail flushed. */
+ * lines split at SUP_LINE_MAX without losing a byte, the tail flushed; and
+ * the non-blocking sinks: a reader that does not keep up costs whole lines,
+ * counted and reported, never a blocked write. */
 #include "sup_output.h"
 
+#include "mesh_error.h"
+
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,15 +81,118 @@ Test(sup_output, line_of_exactly_the_bound_is_one_line)
     free(buf);
 }
 
-Test(sup_output, emit_prefixes_the_engine_name)
+/* Reads what the pipe holds now (non-blocking) into buf at *used. */
+static void read_some(int fd, char *buf, size_t cap, size_t *used)
 {
+    ssize_t r;
+    while (*used < cap - 1 && (r = read(fd, buf + *used, cap - 1 - *used)) > 0)
+        *used += (size_t)r;
+    buf[*used] = '\0';
+}
+
+Test(sup_output, line_is_prefixed_with_the_engine_name)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
     int p[2];
-    cr_assert_eq(pipe(p), 0);
-    cr_assert_eq(sup_output_emit(p[1], "vpin", "bucket 7 done", 13), 0);
+    cr_assert_eq(pipe2(p, O_NONBLOCK), 0);
+    static sup_sink sk;
+    cr_assert_eq(sup_sink_open(&sk, &loop, p[1], "pipe", NULL), 0);
+    cr_assert_eq(sup_sink_line(&sk, "vpin", "bucket 7 done", 13), 0);
     char got[64] = {0};
-    ssize_t r = read(p[0], got, sizeof(got) - 1);
-    cr_assert_eq(r, 21); /* "[vpin] " 7 + 13 + "\n" 1 */
+    size_t used = 0;
+    read_some(p[0], got, sizeof(got), &used);
+    cr_assert_eq(used, 21u); /* "[vpin] " 7 + 13 + "\n" 1 */
     cr_assert_str_eq(got, "[vpin] bucket 7 done\n");
+    sup_sink_close(&sk, 100);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    cr_assert_eq(uv_loop_close(&loop), 0);
     close(p[0]);
     close(p[1]);
+}
+
+/* Nobody reads the pipe while 40000 numbered lines are written: the first
+ * ones fill the pipe and the sink's backlog, every later one is dropped
+ * (MESH_EAGAIN, never a blocked write). Once the reader drains it, the
+ * backlog arrives whole and in order, followed by one summary line whose
+ * count equals the gap the reader sees (40000 minus the lines received). */
+Test(sup_output, slow_reader_never_blocks_drops_whole_lines_and_says_how_many)
+{
+    enum { N = 40000 };
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int p[2];
+    cr_assert_eq(pipe2(p, O_NONBLOCK), 0);
+    static sup_sink sk;
+    cr_assert_eq(sup_sink_open(&sk, &loop, p[1], "pipe", NULL), 0);
+    int refused = 0;
+    for (int i = 1; i <= N; i++) {
+        char line[32];
+        int n = snprintf(line, sizeof(line), "line %06d", i);
+        int rc = sup_sink_line(&sk, "e", line, (size_t)n);
+        cr_assert(rc == 0 || rc == MESH_EAGAIN, "line %d: %d", i, rc);
+        refused += rc == MESH_EAGAIN;
+    }
+    cr_assert_gt(refused, 0, "the pipe and the backlog cannot hold 40000 lines");
+    static char got[1 << 20];
+    size_t used = 0;
+    for (int k = 0; k < 10000 && !strstr(got, "dropped"); k++) {
+        read_some(p[0], got, sizeof(got), &used);
+        uv_run(&loop, UV_RUN_NOWAIT); /* writable: the sink flushes */
+    }
+    int expect = 1, received = 0;
+    unsigned long long said = 0;
+    for (char *l = strtok(got, "\n"); l; l = strtok(NULL, "\n")) {
+        int num;
+        if (sscanf(l, "[e] line %d", &num) == 1) {
+            cr_assert_eq(num, expect, "line %d arrived where %d was due", num, expect);
+            expect++;
+            received++;
+        } else {
+            cr_assert_eq(sscanf(l,
+                                "warn meshd: %llu lines of engine output dropped (pipe not "
+                                "keeping up)",
+                                &said),
+                         1, "unexpected line '%s'", l);
+            cr_assert_null(strtok(NULL, "\n"), "the summary comes last");
+            break;
+        }
+    }
+    cr_assert_eq(said, (unsigned long long)(N - received), "summary %llu, gap %d", said,
+                 N - received);
+    cr_assert_eq(said, (unsigned long long)refused);
+    sup_sink_close(&sk, 100);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    cr_assert_eq(uv_loop_close(&loop), 0);
+    close(p[0]);
+    close(p[1]);
+}
+
+/* stdout and stderr on one pipe (2>&1): the second sink forwards to the
+ * first, so lines keep the order they were emitted in. */
+Test(sup_output, two_sinks_on_one_pipe_keep_the_order)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int p[2];
+    cr_assert_eq(pipe2(p, O_NONBLOCK), 0);
+    int p2 = dup(p[1]);
+    static sup_sink out, err;
+    sup_sink_open(&out, &loop, p[1], "stdout", NULL);
+    sup_sink_open(&err, &loop, p2, "stderr", &out);
+    cr_assert_eq(err.to, &out);
+    sup_sink_line(&out, "a", "1", 1);
+    sup_sink_line(&err, "b", "2", 1);
+    sup_sink_log(&err, "info meshd: 3\n", 14);
+    char got[128] = {0};
+    size_t used = 0;
+    read_some(p[0], got, sizeof(got), &used);
+    cr_assert_str_eq(got, "[a] 1\n[b] 2\ninfo meshd: 3\n");
+    sup_sink_close(&err, 100);
+    sup_sink_close(&out, 100);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    cr_assert_eq(uv_loop_close(&loop), 0);
+    close(p[0]);
+    close(p[1]);
+    close(p2);
 }

@@ -48,6 +48,7 @@ void th_init(th_mesh *h)
     memset(h, 0, sizeof(*h));
     h->ready_fd = -1;
     h->exit_status = -1;
+    h->out_fd = -1;
     snprintf(h->name, sizeof(h->name), "t%d-%d", (int)getpid(), seq++);
     snprintf(h->dir, sizeof(h->dir), "/tmp/meshtest-%s-XXXXXX", h->name);
     if (!mkdtemp(h->dir))
@@ -83,6 +84,11 @@ void th_write_config(th_mesh *h, const char *extra_mesh, const char *body)
 
 pid_t th_start(th_mesh *h, const char *extra_args)
 {
+    return th_start_wrapped(h, NULL, extra_args);
+}
+
+pid_t th_start_wrapped(th_mesh *h, const char *wrapper, const char *extra_args)
+{
     int p[2];
     if (pipe(p) != 0)
         abort();
@@ -91,13 +97,14 @@ pid_t th_start(th_mesh *h, const char *extra_args)
     pid_t pid = fork();
     if (pid == 0) {
         int fd = open(h->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        dup2(fd, 1);
+        dup2(h->out_fd >= 0 ? h->out_fd : fd, 1);
         dup2(fd, 2);
         close(p[0]);
         setpgid(0, 0);
         snprintf(cmd, sizeof(cmd),
-                 "exec '%s' --foreground --config '%s' --bin-path '%s' --ready-fd %d %s", meshd,
-                 h->config, h->bindir, p[1], extra_args ? extra_args : "");
+                 "exec %s '%s' --foreground --config '%s' --bin-path '%s' --ready-fd %d %s",
+                 wrapper ? wrapper : "", meshd, h->config, h->bindir, p[1],
+                 extra_args ? extra_args : "");
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
@@ -225,6 +232,23 @@ int th_stop(th_mesh *h, unsigned timeout_ms)
     return th_wait_exit(h, timeout_ms);
 }
 
+int th_wait_log(const th_mesh *h, const char *phrase, unsigned timeout_ms)
+{
+    static char buf[1 << 20];
+    uint64_t end = mesh_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    do {
+        FILE *f = fopen(h->log, "r");
+        if (f) {
+            buf[fread(buf, 1, sizeof(buf) - 1, f)] = '\0';
+            fclose(f);
+            if (strstr(buf, phrase))
+                return 1;
+        }
+        sleep_ms(20);
+    } while (mesh_now_ns() < end);
+    return 0;
+}
+
 int th_shm_count(const th_mesh *h)
 {
     char prefix[64];
@@ -326,34 +350,103 @@ long th_read_counters(const char *path, unsigned *counts, size_t n)
     return lines;
 }
 
-/* Kills every process whose environment holds MESH_CONFIG=<config>. */
-static void kill_engines(const th_mesh *h)
+long th_wait_all_counters(const char *path, unsigned n, unsigned timeout_ms, unsigned *missing)
+{
+    unsigned *counts = calloc(n + 1, sizeof(unsigned));
+    long dups = -1;
+    *missing = 0;
+    uint64_t end = mesh_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    for (;;) {
+        memset(counts, 0, (n + 1) * sizeof(unsigned));
+        long lines = th_read_counters(path, counts, n + 1);
+        *missing = 0;
+        for (unsigned c = n; c >= 1; c--)
+            if (counts[c] == 0)
+                *missing = c; /* ends as the smallest missing counter */
+        if (*missing == 0) {
+            dups = lines - (long)n;
+            break;
+        }
+        if (mesh_now_ns() > end)
+            break;
+        sleep_ms(50);
+    }
+    free(counts);
+    return dups;
+}
+
+/* 1 when /proc/<pid>/environ holds the entry `want` (zombies have none). */
+static int environ_has(pid_t pid, const char *want)
+{
+    static char env[65536];
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, env, sizeof(env) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    env[n] = '\0';
+    for (ssize_t i = 0; i < n; i += (ssize_t)strlen(env + i) + 1)
+        if (strcmp(env + i, want) == 0)
+            return 1;
+    return 0;
+}
+
+int th_mesh_procs(const th_mesh *h, pid_t *pids, int max)
 {
     char want[400];
     snprintf(want, sizeof(want), "MESH_CONFIG=%s", h->config);
     DIR *d = opendir("/proc");
+    int n = 0;
     for (struct dirent *de; d && (de = readdir(d));) {
         pid_t pid = (pid_t)atoi(de->d_name);
-        if (pid <= 0 || pid == getpid())
+        if (pid <= 0 || pid == getpid() || pid == h->meshd || !environ_has(pid, want))
             continue;
-        char path[64], env[65536];
-        snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
-        int fd = open(path, O_RDONLY);
-        if (fd < 0)
-            continue;
-        ssize_t n = read(fd, env, sizeof(env) - 1);
-        close(fd);
-        if (n <= 0)
-            continue;
-        env[n] = '\0';
-        for (ssize_t i = 0; i < n; i += (ssize_t)strlen(env + i) + 1)
-            if (strcmp(env + i, want) == 0) {
-                kill(pid, SIGKILL);
-                break;
-            }
+        if (n < max)
+            pids[n] = pid;
+        n++;
     }
     if (d)
         closedir(d);
+    return n;
+}
+
+/* SIGKILLs the children of `parent` (found by PPid in /proc/<pid>/stat). */
+static void kill_children(pid_t parent)
+{
+    DIR *d = opendir("/proc");
+    for (struct dirent *de; d && (de = readdir(d));) {
+        pid_t pid = (pid_t)atoi(de->d_name);
+        char path[64], buf[512];
+        if (pid <= 0)
+            continue;
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        const char *rp = strrchr(buf, ')');
+        char st;
+        int ppid;
+        if (rp && sscanf(rp + 1, " %c %d", &st, &ppid) == 2 && ppid == parent)
+            kill(pid, SIGKILL);
+    }
+    if (d)
+        closedir(d);
+}
+
+/* Kills every process whose environment holds MESH_CONFIG=<config>. */
+static void kill_engines(const th_mesh *h)
+{
+    pid_t pids[512];
+    int n = th_mesh_procs(h, pids, 512);
+    for (int i = 0; i < n && i < 512; i++)
+        kill(pids[i], SIGKILL);
 }
 
 void th_cleanup(th_mesh *h)
@@ -361,6 +454,7 @@ void th_cleanup(th_mesh *h)
     if (!h->dir[0])
         return;
     if (h->meshd > 0) {
+        kill_children(h->meshd); /* meshd itself when a wrapper (unshare) runs it */
         kill(h->meshd, SIGKILL);
         reap(h, 5000);
     }

@@ -21,6 +21,7 @@ typedef struct th_mesh {
     pid_t meshd;      /* 0 when not running */
     int ready_fd;     /* read end of meshd's --ready-fd pipe */
     int exit_status;  /* meshd's wait status once reaped (-1 before) */
+    int out_fd;       /* >= 0: meshd's stdout instead of the log (set after th_init) */
 } th_mesh;
 
 /* Creates the directory and names; registers the mesh for th_cleanup_all. */
@@ -39,6 +40,12 @@ void th_write_config(th_mesh *h, const char *extra_mesh, const char *body);
 
 /* Starts meshd --foreground with --ready-fd; returns its pid. */
 pid_t th_start(th_mesh *h, const char *extra_args);
+
+/* Same, with meshd run by `wrapper` (a command line it is appended to, e.g.
+ * "unshare --pid --fork --mount-proc"); the pid returned is the wrapper's,
+ * and the wrapper must pass the --ready-fd descriptor and meshd's exit
+ * status through. */
+pid_t th_start_wrapped(th_mesh *h, const char *wrapper, const char *extra_args);
 
 /* Waits until meshd reports the mesh ready (1) or exits / times out (0). */
 int th_wait_ready(th_mesh *h, unsigned timeout_ms);
@@ -70,6 +77,10 @@ int th_stop(th_mesh *h, unsigned timeout_ms);
 /* Waits for meshd to exit by itself; returns as th_stop. */
 int th_wait_exit(th_mesh *h, unsigned timeout_ms);
 
+/* Waits (bounded) until meshd's log (its first MiB) contains `phrase`:
+ * 1, or 0 at the timeout. */
+int th_wait_log(const th_mesh *h, const char *phrase, unsigned timeout_ms);
+
 /* Number of /dev/shm objects of this mesh. */
 int th_shm_count(const th_mesh *h);
 
@@ -86,6 +97,16 @@ int th_run(char *const argv[], char *out, size_t outlen, char *err, size_t errle
  * (counts[c]++ for each line "<producer> <seq> <c>" with c < n). Returns the
  * number of lines read. */
 long th_read_counters(const char *path, unsigned *counts, size_t n);
+
+/* Waits (bounded) until a test-consumer --out file holds every payload
+ * counter 1..n. Returns the number of surplus lines (duplicates), or -1 on
+ * timeout with *missing = the smallest counter that never arrived. */
+long th_wait_all_counters(const char *path, unsigned n, unsigned timeout_ms, unsigned *missing);
+
+/* Live processes (not zombies) whose environment holds MESH_CONFIG=<config>:
+ * the engines meshd started and everything they started in turn (meshd
+ * itself excluded). Stores up to max pids; returns how many there are. */
+int th_mesh_procs(const th_mesh *h, pid_t *pids, int max);
 
 /* Kills meshd and every process started with this mesh's config (found by
  * MESH_CONFIG in /proc/<pid>/environ), removes its shm objects, socket and

@@ -5,6 +5,7 @@
 #include "mesh_harness.h"
 
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,31 +28,13 @@ static double field(th_mesh *h, const char *engine, const char *key)
 }
 
 /* Waits (bounded) until the consumer's --out file holds every counter
- * 1..n; returns the number of duplicate lines. */
+ * 1..n; returns the number of duplicate lines, -1 (logged) on timeout. */
 static long wait_all_counters(const char *path, unsigned n, unsigned timeout_ms)
 {
-    unsigned *counts = calloc(n + 1, sizeof(unsigned));
-    long dups = -1;
-    for (unsigned waited = 0; waited <= timeout_ms; waited += 50) {
-        memset(counts, 0, (n + 1) * sizeof(unsigned));
-        long lines = th_read_counters(path, counts, n + 1);
-        unsigned missing = 0;
-        for (unsigned c = 1; c <= n; c++)
-            missing += counts[c] == 0;
-        if (missing == 0) {
-            dups = lines - (long)n;
-            break;
-        }
-        usleep(50000);
-    }
-    if (dups < 0) {
-        unsigned first = 0;
-        for (unsigned c = 1; c <= n && !first; c++)
-            if (!counts[c])
-                first = c;
-        cr_log_error("counter %u (and maybe more) never arrived in %s", first, path);
-    }
-    free(counts);
+    unsigned missing = 0;
+    long dups = th_wait_all_counters(path, n, timeout_ms, &missing);
+    if (dups < 0)
+        cr_log_error("counter %u (and maybe more) never arrived in %s", missing, path);
     return dups;
 }
 
@@ -194,7 +177,8 @@ Test(meshd_faults, transient_restarts_only_abnormal_exits, .fini = fini, .timeou
     cr_assert_eq(th_stop(&H, 30000), 0);
 }
 
-/* a (producer) <- b <- c: b depends on a, c on b. */
+/* a (producer) <- b <- c: b depends on a, c on b; x depends on nothing but
+ * is listed last, so the start order is a, b, c, x. */
 static const char trio[] = "engines:\n"
                            "  - name: a\n    binary: test-producer\n    args: [--count, '10']\n"
                            "  - name: b\n    binary: test-consumer\n"
@@ -202,6 +186,7 @@ static const char trio[] = "engines:\n"
                            "    backoff_initial_ms: 50\n"
                            "  - name: c\n    binary: test-consumer\n"
                            "    args: [--out, @DIR@/c.out]\n    depends_on: [b]\n"
+                           "  - name: x\n    binary: test-producer\n    args: [--count, '1']\n"
                            "routes:\n  - from: a\n    to: b\n    types: [trade]\n";
 
 static void kill_b_and_wait(void)
@@ -220,6 +205,9 @@ static int all_ready(const sup_jval *st, const void *arg)
     return sup_jval_gbool(st, "ready", 0);
 }
 
+/* Erlang/OTP rest_for_one: the engines started after the failed one (c, a
+ * dependent, and x, which depends on nothing) restart with it; a, started
+ * before it, is left alone. */
 Test(meshd_faults, rest_for_one_restarts_the_engines_started_after_the_failed_one, .fini = fini,
      .timeout = 60)
 {
@@ -228,6 +216,9 @@ Test(meshd_faults, rest_for_one_restarts_the_engines_started_after_the_failed_on
     kill_b_and_wait();
     th_cond c2 = {.engine = "c", .field = "starts", .value = 2};
     cr_assert(th_wait_status(&H, th_cond_holds, &c2, 30000), "c was not restarted");
+    th_cond x2 = {.engine = "x", .field = "starts", .value = 2};
+    cr_assert(th_wait_status(&H, th_cond_holds, &x2, 30000),
+              "x (after b in start order, not a dependent) was not restarted");
     cr_assert(th_wait_status(&H, all_ready, NULL, 30000));
     sup_jval *st = th_request(&H, "status");
     const sup_jval *a = th_engine(st, "a"), *b = th_engine(st, "b"), *c = th_engine(st, "c");
@@ -253,6 +244,7 @@ Test(meshd_faults, one_for_one_restarts_only_the_failed_engine, .fini = fini, .t
     cr_assert_eq(sup_jval_gnum(th_engine(st, "a"), "starts", 0), 1.0);
     cr_assert_eq(sup_jval_gnum(th_engine(st, "b"), "starts", 0), 2.0);
     cr_assert_eq(sup_jval_gnum(th_engine(st, "c"), "starts", 0), 1.0);
+    cr_assert_eq(sup_jval_gnum(th_engine(st, "x"), "starts", 0), 1.0);
     sup_jval_free(st);
     cr_assert_eq(th_stop(&H, 30000), 0);
 }
@@ -291,4 +283,109 @@ Test(meshd_faults, engine_ignoring_sigterm_is_killed_at_its_stop_timeout, .fini 
     char cmd[600];
     snprintf(cmd, sizeof(cmd), "grep -q 'SIGKILL (killed: stop timeout)' '%s'", H.log);
     cr_assert_eq(system(cmd), 0, "no stop-timeout SIGKILL in %s", H.log);
+}
+
+/* An idle test-producer started with heartbeat_timeout_ms 4000 heartbeats
+ * every 250 ms (timeout / 4, capped at 250). A reload lowering the timeout
+ * to 200 ms must not judge that process by 200 ms (it would look stale
+ * every 250 ms): the new value applies from its next start (period 50 ms). */
+Test(meshd_faults, lowering_the_heartbeat_timeout_by_reload_spares_the_running_engine, .fini = fini,
+     .timeout = 60)
+{
+    static const char cfg[] = "engines:\n"
+                              "  - name: idle\n    binary: test-producer\n"
+                              "    args: [--count, '1']\n    heartbeat_timeout_ms: %s\n";
+    char body[512];
+    th_init(&H);
+    snprintf(body, sizeof(body), cfg, "4000");
+    th_write_config(&H, "", body);
+    th_start(&H, NULL);
+    cr_assert(th_wait_ready(&H, 30000));
+    pid_t pid = (pid_t)field(&H, "idle", "pid");
+    snprintf(body, sizeof(body), cfg, "200");
+    th_write_config(&H, "", body);
+    sup_jval *r = th_request(&H, "reload");
+    cr_assert(r && sup_jval_gbool(r, "ok", 0), "reload refused");
+    sup_jval_free(r);
+    usleep(1500000); /* six of its heartbeat periods: behaviour under test, not timing */
+    cr_assert_eq(field(&H, "idle", "restarts"), 0.0, "the running engine was killed (log %s)",
+                 H.log);
+    cr_assert_eq(field(&H, "idle", "pid"), (double)pid);
+    r = th_request(&H, "restart idle");
+    cr_assert(r && sup_jval_gbool(r, "ok", 0));
+    sup_jval_free(r);
+    th_cond again = {.engine = "idle", .field = "starts", .value = 2};
+    cr_assert(th_wait_status(&H, th_cond_holds, &again, 20000));
+    th_cond ready = {.engine = "idle", .field = "state", .str = "ready"};
+    cr_assert(th_wait_status(&H, th_cond_holds, &ready, 20000));
+    cr_assert_eq(th_stop(&H, 30000), 0);
+}
+
+/* meshd's stdout is a pipe nobody reads for a while, and an engine prints
+ * 20000 lines of 100 bytes to it (far more than the pipe and meshd's
+ * backlog hold). Supervision must go on meanwhile: a hung engine is
+ * detected, killed and restarted, and the control socket answers. When the
+ * reader comes, it gets whole lines and a count of those dropped that
+ * matches what is missing. */
+Test(meshd_faults, unread_stdout_does_not_stall_supervision, .fini = fini, .timeout = 120)
+{
+    enum { N = 20000 };
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    th_init(&H);
+    H.out_fd = p[1];
+    char body[1024];
+    snprintf(body, sizeof(body),
+             "engines:\n"
+             "  - name: spew\n    binary: /bin/sh\n    heartbeat_timeout_ms: 0\n"
+             "    args: [-c, 'echo ready >&3; exec 3>&-; i=1; while [ $i -le %d ]; do "
+             "echo \"line $i %090d\"; i=$((i+1)); done; exec sleep 600']\n"
+             "  - name: hung\n    binary: test-hang\n    args: [--hang-after-ms, '1000']\n"
+             "    heartbeat_timeout_ms: 400\n    backoff_initial_ms: 60000\n"
+             "    backoff_max_ms: 60000\n",
+             N, 0);
+    th_write_config(&H, "", body);
+    th_start(&H, NULL);
+    close(p[1]);
+    cr_assert(th_wait_ready(&H, 30000), "never ready (log %s)", H.log);
+    th_cond killed = {.engine = "hung", .field = "restarts", .value = 1};
+    cr_assert(th_wait_status(&H, th_cond_holds, &killed, 30000),
+              "the hang was not handled while stdout was not read (log %s)", H.log);
+    sup_jval *st = th_request(&H, "status");
+    cr_assert_str_eq(sup_jval_gstr(sup_jval_get(th_engine(st, "hung"), "last_exit"), "reason", ""),
+                     "killed: heartbeat stale");
+    sup_jval_free(st);
+    /* now read: whole lines in order, then the summary of what was dropped */
+    static char got[4 << 20];
+    size_t used = 0;
+    fcntl(p[0], F_SETFL, O_NONBLOCK);
+    for (int k = 0; k < 1000 && !strstr(got, "not keeping up"); k++) {
+        ssize_t r;
+        while (used < sizeof(got) - 1 && (r = read(p[0], got + used, sizeof(got) - 1 - used)) > 0)
+            used += (size_t)r;
+        got[used] = '\0';
+        usleep(10000);
+    }
+    char *summary = strstr(got, "warn meshd: ");
+    cr_assert_not_null(summary, "no summary of dropped lines on stdout");
+    unsigned long long said = 0;
+    cr_assert_eq(sscanf(summary,
+                        "warn meshd: %llu lines of engine output dropped (stdout not keeping up)",
+                        &said),
+                 1, "%.200s", summary);
+    *summary = '\0';
+    long received = 0, last = 0;
+    for (char *l = strtok(got, "\n"); l; l = strtok(NULL, "\n")) {
+        long num;
+        cr_assert_eq(sscanf(l, "[spew] line %ld", &num), 1, "not a whole line: '%.120s'", l);
+        cr_assert_gt(num, last, "out of order: %ld after %ld", num, last);
+        const char *pad = strrchr(l, ' ');
+        cr_assert_eq(strlen(pad + 1), 90u, "not a whole line: '%.120s'", l); /* %090d */
+        last = num;
+        received++;
+    }
+    cr_assert_gt(said, 0u);
+    cr_assert_eq((long)said + received, N, "dropped %llu + received %ld != %d", said, received, N);
+    close(p[0]);
+    cr_assert_eq(th_stop(&H, 30000), 0);
 }

@@ -5,6 +5,7 @@
 #include "mesh_harness.h"
 
 #include <criterion/criterion.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -102,7 +103,9 @@ Test(meshd_lifecycle, keep_shm_leaves_the_objects_for_the_next_run, .fini = fini
     cr_assert_eq(th_shm_count(&H), 0);
 }
 
-/* --check on a bad config: exit 1 and the error names file:line. */
+/* A bad config, end to end through meshd: `meshd --check` exits 1, and so
+ * does meshd started on it, before creating anything (no shared memory, no
+ * socket); both name file:line and the problem. */
 static void check_refused(const char *yaml, int line, const char *phrase)
 {
     th_init(&H);
@@ -120,16 +123,30 @@ static void check_refused(const char *yaml, int line, const char *phrase)
     snprintf(want, sizeof(want), "%s:%d:", H.config, line);
     cr_assert(strstr(err, want), "no '%s' in:\n%s", want, err);
     cr_assert(strstr(err, phrase), "no '%s' in:\n%s", phrase, err);
+    th_start(&H, NULL);
+    cr_assert_eq(th_wait_exit(&H, 20000), 1, "meshd exits 1 on a bad config:\n%s", yaml);
+    cr_assert_eq(th_shm_count(&H), 0, "nothing may be created for a bad config");
+    cr_assert_neq(access(H.socket, F_OK), 0, "no control socket for a bad config");
+    static char log[16384];
+    FILE *f = fopen(H.log, "r");
+    cr_assert_not_null(f);
+    log[fread(log, 1, sizeof(log) - 1, f)] = '\0';
+    fclose(f);
+    cr_assert(strstr(log, want) && strstr(log, phrase), "no '%s' and '%s' in meshd's log:\n%s",
+              want, phrase, log);
     th_cleanup(&H);
 }
 
 /* Line numbers: the harness header is 4 lines (mesh:, name, control_socket,
- * stop_timeout_ms), so the body starts at line 5. */
-Test(meshd_lifecycle, check_refuses_bad_configs_with_their_line, .fini = fini, .timeout = 60)
+ * stop_timeout_ms), so the body starts at line 5. Every bad-config case of
+ * issue 3: unknown key, missing binary, dependency cycle, route to an unknown
+ * engine, duplicate names, bad CPU number (plus a bad enum and type). */
+Test(meshd_lifecycle, bad_configs_are_refused_with_their_line_before_anything_starts, .fini = fini,
+     .timeout = 120)
 {
     /* line 5 engines:, 6 - name, 7 binary, 8 colour (unknown key) */
     check_refused("engines:\n  - name: a\n    binary: test-producer\n    colour: red\n", 8,
-                  "colour");
+                  "unknown key 'colour'");
     /* 5 engines:, 6 a, 7 binary, 8 depends_on: [b], 9 b, 10 binary, 11 depends_on: [a] */
     check_refused("engines:\n  - name: a\n    binary: test-producer\n    depends_on: [b]\n"
                   "  - name: b\n    binary: test-producer\n    depends_on: [a]\n",
@@ -143,17 +160,86 @@ Test(meshd_lifecycle, check_refuses_bad_configs_with_their_line, .fini = fini, .
     check_refused("engines:\n  - name: a\n    binary: test-producer\n"
                   "routes:\n  - from: a\n    to: a2\n    types: [nonsense]\n",
                   11, "nonsense");
+    /* 8 routes:, 9 - from: a, 10 to: nobody, 11 types */
+    check_refused("engines:\n  - name: a\n    binary: test-producer\n"
+                  "routes:\n  - from: a\n    to: nobody\n    types: [trade]\n",
+                  10, "unknown engine 'nobody'");
+    /* 6 - name: a, 7 binary, 8 - name: a (again), 9 binary */
+    check_refused("engines:\n  - name: a\n    binary: test-producer\n"
+                  "  - name: a\n    binary: test-consumer\n",
+                  8, "duplicate engine name 'a' (first at line 6)");
+    /* 6 - name: a, 7 binary, 8 cpu: 4096 */
+    check_refused("engines:\n  - name: a\n    binary: test-producer\n    cpu: 4096\n", 8,
+                  "cpu 4096 is not available");
 }
 
-Test(meshd_lifecycle, bad_config_is_refused_before_anything_starts, .fini = fini, .timeout = 30)
+/* The lowest and highest CPU this process may run on; returns how many. */
+static int mask_bounds(int *lo, int *hi)
 {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    cr_assert_eq(sched_getaffinity(0, sizeof(set), &set), 0);
+    *lo = *hi = -1;
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &set)) {
+            *lo = *lo < 0 ? c : *lo;
+            *hi = c;
+        }
+    return CPU_COUNT(&set);
+}
+
+/* meshd restricted to its highest CPU (taskset, a container's cpuset)
+ * refuses an engine pinned to another one, though that CPU exists. */
+Test(meshd_lifecycle, cpu_outside_meshd_affinity_mask_is_refused, .fini = fini, .timeout = 60)
+{
+    int lo, hi;
+    if (mask_bounds(&lo, &hi) < 2)
+        cr_skip_test("needs a process allowed on 2 CPUs or more to build a mask with a gap");
+    cpu_set_t all, only;
+    cr_assert_eq(sched_getaffinity(0, sizeof(all), &all), 0);
+    CPU_ZERO(&only);
+    CPU_SET(hi, &only);
+    char yaml[256], phrase[128];
+    snprintf(yaml, sizeof(yaml), "engines:\n  - name: a\n    binary: test-producer\n    cpu: %d\n",
+             lo);
+    snprintf(phrase, sizeof(phrase),
+             "cpu %d is not available: this process may run on CPUs %d only", lo, hi);
+    cr_assert_eq(sched_setaffinity(0, sizeof(only), &only), 0); /* meshd inherits it */
+    check_refused(yaml, 8, phrase);
+    cr_assert_eq(sched_setaffinity(0, sizeof(all), &all), 0);
+}
+
+/* An engine with `cpu` really runs pinned: its Cpus_allowed_list (the
+ * kernel's view, /proc/<pid>/status) is that one CPU. */
+Test(meshd_lifecycle, engine_with_cpu_is_pinned_to_it, .fini = fini, .timeout = 60)
+{
+    int lo, hi;
+    mask_bounds(&lo, &hi);
+    cr_assert_geq(lo, 0);
+    char yaml[256];
+    snprintf(yaml, sizeof(yaml),
+             "engines:\n  - name: a\n    binary: test-producer\n    args: [--count, '1']\n"
+             "    cpu: %d\n",
+             lo);
     th_init(&H);
-    th_write_config(&H, "", "engines:\n  - name: a\n    binary: test-producer\n    cpu: 4096\n");
+    th_write_config(&H, "", yaml);
     th_start(&H, NULL);
-    cr_assert_not(th_wait_ready(&H, 20000));
-    cr_assert_eq(th_wait_exit(&H, 20000), 1, "meshd exits 1 on a bad config");
-    cr_assert_eq(th_shm_count(&H), 0, "nothing may be created for a bad config");
-    cr_assert_neq(access(H.socket, F_OK), 0);
+    cr_assert(th_wait_ready(&H, 30000), "never ready (log %s)", H.log);
+    sup_jval *st = th_request(&H, "status");
+    int pid = (int)sup_jval_gnum(th_engine(st, "a"), "pid", 0);
+    sup_jval_free(st);
+    cr_assert_gt(pid, 0);
+    char path[64], line[256], want[64], got[64] = "";
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "Cpus_allowed_list: %63s", got) == 1)
+            break;
+    fclose(f);
+    snprintf(want, sizeof(want), "%d", lo);
+    cr_assert_str_eq(got, want, "engine pid %d runs on CPUs %s, not %s", pid, got, want);
+    cr_assert_eq(th_stop(&H, 20000), 0);
 }
 
 Test(meshd_lifecycle, second_meshd_on_the_same_socket_is_refused, .fini = fini, .timeout = 60)
@@ -226,4 +312,38 @@ Test(meshd_lifecycle, sigint_is_a_graceful_stop_too, .fini = fini, .timeout = 60
     kill(H.meshd, SIGINT);
     cr_assert_eq(th_wait_exit(&H, 20000), 0);
     cr_assert_eq(th_shm_count(&H), 0);
+}
+
+/* SIGHUP re-reads the config as the `reload` command does: an added engine
+ * is started; a refused change (a route) is logged and the mesh keeps
+ * running on the config it had. */
+Test(meshd_lifecycle, sighup_reloads_the_config, .fini = fini, .timeout = 60)
+{
+    th_init(&H);
+    th_write_config(&H, "", chain);
+    th_start(&H, NULL);
+    cr_assert(th_wait_ready(&H, 30000));
+    char body[2048];
+    const char *routes = strstr(chain, "routes:");
+    snprintf(body, sizeof(body), "%.*s  - name: d\n    binary: test-producer\n%s",
+             (int)(routes - chain), chain, routes);
+    th_write_config(&H, "", body);
+    cr_assert_eq(kill(H.meshd, SIGHUP), 0);
+    th_cond d_ready = {.engine = "d", .field = "state", .str = "ready"};
+    cr_assert(th_wait_status(&H, th_cond_holds, &d_ready, 20000), "SIGHUP did not add d (log %s)",
+              H.log);
+    cr_assert(th_wait_log(&H, "SIGHUP: reloaded: added d", 10000));
+    char *types = strstr(body, "types: [trade]");
+    cr_assert_not_null(types);
+    memcpy(types, "types: [quote]", 14); /* a route change: refused */
+    th_write_config(&H, "", body);
+    cr_assert_eq(kill(H.meshd, SIGHUP), 0);
+    cr_assert(th_wait_log(&H, "SIGHUP: reload refused, still running the old config", 10000),
+              "no refusal in %s", H.log);
+    sup_jval *st = th_request(&H, "status");
+    cr_assert_not_null(st, "meshd still answers");
+    cr_assert_str_eq(sup_jval_gstr(st, "state", ""), "ready");
+    cr_assert_str_eq(sup_jval_gstr(th_engine(st, "d"), "state", ""), "ready");
+    sup_jval_free(st);
+    cr_assert_eq(th_stop(&H, 20000), 0);
 }

@@ -1,12 +1,15 @@
 /* engine_main: the start-up and exit path of every engine daemon. Reads the
- * MESH_* environment set by meshd, loads the mesh config, attaches the
- * control block and rings meshd created, pins, runs init, reports readiness,
- * runs the loop, then shuts down and detaches. */
+ * MESH_* environment set by meshd, loads the mesh config (meshd's snapshot
+ * of the config it runs, when given), attaches the control block and rings
+ * meshd created, pins, runs init, reports readiness, runs the loop, then
+ * shuts down and detaches. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bus_shm.h"
@@ -23,6 +26,8 @@
 static const char runtime_help[] =
     "\nEngine runtime environment (set by meshd):\n"
     "  MESH_CONFIG=PATH      mesh config file (YAML) to load\n"
+    "  MESH_CONFIG_FD=FD     meshd's sealed copy of that file as it runs it: read\n"
+    "                        instead of PATH (PATH still names it in messages)\n"
     "  MESH_ENGINE=NAME      this engine's name in that config\n"
     "  MESH_GENERATION=N     how many times this engine was started before (default 0)\n"
     "  MESH_READY_FD=FD      write end of a pipe: \"ready\\n\" is written once ready, then\n"
@@ -99,6 +104,67 @@ static int type_lookup(const char *name, void *arg)
     return rc < 0 ? rc : (int)t->id;
 }
 
+/* Reads the sealed config snapshot meshd passes as MESH_CONFIG_FD (the text
+ * of the config it runs, whatever the file says now) into *text (caller
+ * frees), then closes the fd so the engine's own children do not get it.
+ * pread: the file offset is shared with meshd and every other engine. */
+static int read_snapshot(const char *fds, char **text, size_t *len, char *err, size_t errlen)
+{
+    unsigned long v = 0;
+    struct stat st;
+    if (parse_uint(fds, 65535, &v) < 0 || fstat((int)v, &st) < 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "MESH_CONFIG_FD='%s': not an open config snapshot", fds);
+        return MESH_EBADF;
+    }
+    int fd = (int)v, rc = 0;
+    *len = 0;
+    if ((*text = malloc((size_t)st.st_size + 1)) == NULL)
+        rc = MESH_ENOMEM;
+    while (rc == 0 && *len < (size_t)st.st_size) {
+        ssize_t r = pread(fd, *text + *len, (size_t)st.st_size - *len, (off_t)*len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            rc = r < 0 ? mesh_err_from_errno(errno) : MESH_EIO;
+        else
+            *len += (size_t)r;
+    }
+    close(fd);
+    if (rc < 0) {
+        snprintf(err, errlen, "MESH_CONFIG_FD=%s: cannot read the config snapshot: %s", fds,
+                 mesh_strerror(rc));
+        free(*text);
+        *text = NULL;
+        return rc;
+    }
+    (*text)[*len] = '\0';
+    return 0;
+}
+
+/* Loads MESH_CONFIG: from meshd's snapshot when MESH_CONFIG_FD is set (parsed
+ * as if it were the file, for messages and relative paths), else the file. */
+static int config_load(engine *e, const char *path, char *err, size_t errlen)
+{
+    /* Engines never start binaries: only meshd checks them. */
+    mesh_config_opts opts = {.type_lookup = type_lookup, .no_binary_check = 1};
+    const char *fds = getenv("MESH_CONFIG_FD");
+    if (!fds || !*fds)
+        return mesh_config_load(&e->cfg, path, &opts, err, (unsigned)errlen);
+    char *text = NULL, dir[PATH_MAX];
+    size_t len = 0;
+    int rc = read_snapshot(fds, &text, &len, err, errlen);
+    if (rc < 0)
+        return rc;
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        slash[slash == dir] = '\0'; /* "/mesh.yaml" -> "/" */
+    rc = mesh_config_parse(&e->cfg, text, len, path, slash ? dir : NULL, &opts, err,
+                           (unsigned)errlen);
+    free(text);
+    return rc;
+}
+
 static int config_setup(engine *e)
 {
     const char *path = getenv("MESH_CONFIG");
@@ -109,10 +175,8 @@ static int config_setup(engine *e)
                    !path || !*path ? "MESH_CONFIG" : "MESH_ENGINE");
         return MESH_EINVAL;
     }
-    /* Engines never start binaries: only meshd checks them. */
-    mesh_config_opts opts = {.type_lookup = type_lookup, .no_binary_check = 1};
-    char err[4096];
-    int rc = mesh_config_load(&e->cfg, path, &opts, err, sizeof(err));
+    char err[4096] = "";
+    int rc = config_load(e, path, err, sizeof(err));
     if (rc < 0) {
         mesh_error("MESH_CONFIG=%s: cannot load (%s):", path, mesh_strerror(rc));
         char *save = NULL;
@@ -169,7 +233,8 @@ static int ring_fail(const engine *e, const char *shm, int ri, const char *what,
  * beyond anything the ring ever carried cannot describe this ring (routes
  * reordered by a config change, or the ring recreated while the control
  * block was kept): trusting it would skip unhandled records, so it is reset
- * (at-least-once) with a warning. */
+ * (at-least-once) with a warning. Slots follow producer names (engine_plan),
+ * so reordered routes alone never mismatch them. */
 static void resume_point(engine *e, engine_input *in)
 {
     bus_ring_stats st;
@@ -196,7 +261,7 @@ static int attach_inputs(engine *e)
         if (rc < 0)
             return ring_fail(e, in->shm, e->plan.inputs[i], "input", rc);
         in->from = r->from;
-        in->slot = (unsigned)i;
+        in->slot = e->plan.input_slot[i]; /* by producer name: file order does not matter */
         e->nin = i + 1;
         resume_point(e, in);
         if (in->last_seq > 0)

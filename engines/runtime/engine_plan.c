@@ -62,6 +62,21 @@ static int plan_route(engine_plan *p, const mesh_config *cfg, int ri, char *err,
     return 0;
 }
 
+/* Slot of each input = how many inputs have a producer name sorting before
+ * its own (ties, which the config refuses, by position). */
+static void plan_slots(engine_plan *p, const mesh_config *cfg)
+{
+    for (int i = 0; i < p->ninputs; i++) {
+        const char *from = cfg->routes[p->inputs[i]].from;
+        unsigned rank = 0;
+        for (int j = 0; j < p->ninputs; j++) {
+            int c = strcmp(cfg->routes[p->inputs[j]].from, from);
+            rank += c < 0 || (c == 0 && j < i);
+        }
+        p->input_slot[i] = rank;
+    }
+}
+
 int engine_plan_build(engine_plan *p, const mesh_config *cfg, int self, char *err, size_t errlen)
 {
     if (!p || !cfg || self < 0 || self >= cfg->nengines)
@@ -73,5 +88,6 @@ int engine_plan_build(engine_plan *p, const mesh_config *cfg, int self, char *er
         if (rc < 0)
             return rc;
     }
+    plan_slots(p, cfg);
     return 0;
 }

@@ -14,15 +14,20 @@
 #define ENGINE_TYPE_TABLE  1024 /* type ids carried by routes must be below this */
 
 typedef struct engine_plan {
-    int self;                              /* index of the engine in cfg->engines */
-    int ninputs;                           /* routes with to == self */
-    int inputs[ENGINE_MAX_INPUTS];         /* route indices, config order */
-    int noutputs;                          /* routes with from == self */
-    int outputs[ENGINE_MAX_OUTPUTS];       /* route indices, config order */
-    uint64_t type_mask[ENGINE_TYPE_TABLE]; /* type id -> bit i set = outputs[i] carries it */
+    int self;                               /* index of the engine in cfg->engines */
+    int ninputs;                            /* routes with to == self */
+    int inputs[ENGINE_MAX_INPUTS];          /* route indices, config order */
+    unsigned input_slot[ENGINE_MAX_INPUTS]; /* control-block slot of inputs[i]: its rank by
+                                             * producer name, not by file position */
+    int noutputs;                           /* routes with from == self */
+    int outputs[ENGINE_MAX_OUTPUTS];        /* route indices, config order */
+    uint64_t type_mask[ENGINE_TYPE_TABLE];  /* type id -> bit i set = outputs[i] carries it */
 } engine_plan;
 
-/* Fills *p for engine `self` of cfg. Returns 0, or MESH_ECONFIG with a
+/* Fills *p for engine `self` of cfg. Input i keeps its last handled seq in
+ * control-block slot input_slot[i], the rank of its producer's name among
+ * the inputs: routes reordered in the file (with keep_shm, across meshd
+ * runs) still map every ring to its own slot. Returns 0, or MESH_ECONFIG with a
  * message naming the route and its config line in err when a route of the
  * engine goes through a peer (off-host routes need the nng bridge, which the
  * runtime does not have), has an unresolved type (id -1) or a type id

@@ -153,6 +153,28 @@ Test(engine_plan, inputs_and_outputs_in_config_order)
     cr_assert_eq(engine_plan_outputs_for(&p, 16), 1u);
 }
 
+/* Slots by producer name: c's inputs come from a and b, so a's ring gets
+ * slot 0 and b's slot 1 whatever the order of the routes in the file. */
+Test(engine_plan, resume_slots_follow_producer_names_not_file_order)
+{
+    mesh_config *c = three_engines();
+    engine_plan p;
+    cr_assert_eq(engine_plan_build(&p, c, 2, NULL, 0), 0);
+    cr_assert_eq(p.inputs[0], 1); /* a -> c */
+    cr_assert_eq(p.input_slot[0], 0u);
+    cr_assert_eq(p.inputs[1], 2); /* b -> c */
+    cr_assert_eq(p.input_slot[1], 1u);
+    mesh_route_cfg tmp = c->routes[1]; /* the same routes, b -> c now before a -> c */
+    c->routes[1] = c->routes[2];
+    c->routes[2] = tmp;
+    cr_assert_eq(engine_plan_build(&p, c, 2, NULL, 0), 0);
+    cr_assert_eq(p.inputs[0], 1);
+    cr_assert_str_eq(c->routes[p.inputs[0]].from, "b");
+    cr_assert_eq(p.input_slot[0], 1u, "b's ring keeps slot 1");
+    cr_assert_str_eq(c->routes[p.inputs[1]].from, "a");
+    cr_assert_eq(p.input_slot[1], 0u, "a's ring keeps slot 0");
+}
+
 Test(engine_plan, off_host_route_is_an_ordinary_output_of_the_local_engine)
 {
     mesh_config *c = three_engines();

@@ -102,50 +102,66 @@ static long pass(tail_ring *tr, int n, uint32_t type, void *buf, size_t cap, msg
     return printed;
 }
 
-int mctl_tail(const mctl *c, const char *type_name, long count, unsigned timeout_ms)
-{
+/* What a tail holds while it runs. */
+typedef struct tail_ctx {
     const msg_type_info *ti;
-    if (msg_type_by_name(type_name, &ti) != 0) {
-        fprintf(stderr, "meshctl: unknown message type '%s'; known types:", type_name);
-        for (size_t i = 0; msg_type_at(i); i++)
-            fprintf(stderr, " %s", msg_type_at(i)->name);
-        fprintf(stderr, "\n");
-        return 2;
-    }
+    mesh_config *cfg;
+    tail_ring *tr; /* [MESH_CFG_MAX_ROUTES] */
+    int n;
+    void *buf; /* one record, copied out of a ring */
+    size_t cap;
+    msg_arena *arena;
+} tail_ctx;
+
+static int unknown_type(const char *type_name)
+{
+    fprintf(stderr, "meshctl: unknown message type '%s'; known types:", type_name);
+    for (size_t i = 0; msg_type_at(i); i++)
+        fprintf(stderr, " %s", msg_type_at(i)->name);
+    fprintf(stderr, "\n");
+    return 2;
+}
+
+/* Loads the config and attaches every ring carrying the type. Returns 0, or
+ * the exit status (messages printed). */
+static int tail_open(tail_ctx *t, const mctl *c)
+{
     char path[4096];
     static char err[SUP_CONFIG_ERRLEN];
-    mesh_config *cfg = NULL;
     if (config_path(c, path, sizeof(path)) != 0)
         return 1;
-    if (sup_config_load_for_tool(&cfg, path, err, sizeof(err)) != 0) {
+    if (sup_config_load_for_tool(&t->cfg, path, err, sizeof(err)) != 0) {
         fprintf(stderr, "meshctl: %s:\n%s", path, err);
         return 1;
     }
-    static tail_ring tr[MESH_CFG_MAX_ROUTES];
-    int n = 0, status = 1;
-    void *buf = NULL;
-    size_t cap = 0;
-    msg_arena *arena = NULL;
-    if (open_rings(cfg, ti->id, tr, &n) != 0)
-        goto out;
-    if (n == 0) {
-        fprintf(stderr, "meshctl: no local route of mesh %s carries '%s'\n", cfg->name, ti->name);
-        goto out;
+    if (open_rings(t->cfg, t->ti->id, t->tr, &t->n) != 0)
+        return 1;
+    if (t->n == 0) {
+        fprintf(stderr, "meshctl: no local route of mesh %s carries '%s'\n", t->cfg->name,
+                t->ti->name);
+        return 1;
     }
-    for (int i = 0; i < n; i++) /* a copy buffer that holds any record */
-        if (bus_ring_max_record(tr[i].r) > cap)
-            cap = bus_ring_max_record(tr[i].r);
-    buf = malloc(cap);
-    if (!buf || msg_arena_open(&arena, 4 * cap + MSG_ARENA_DEFAULT_SIZE) != 0) {
-        fprintf(stderr, "meshctl: out of memory for a %zu-byte record buffer\n", cap);
-        goto out;
+    for (int i = 0; i < t->n; i++) /* a copy buffer that holds any record */
+        if (bus_ring_max_record(t->tr[i].r) > t->cap)
+            t->cap = bus_ring_max_record(t->tr[i].r);
+    t->buf = malloc(t->cap);
+    if (!t->buf || msg_arena_open(&t->arena, 4 * t->cap + MSG_ARENA_DEFAULT_SIZE) != 0) {
+        fprintf(stderr, "meshctl: out of memory for a %zu-byte record buffer\n", t->cap);
+        return 1;
     }
+    return 0;
+}
+
+/* Prints records until `count` were shown (0 = for ever) or the timeout.
+ * Returns the exit status. */
+static int tail_loop(tail_ctx *t, long count, unsigned timeout_ms)
+{
     long done = 0;
     unsigned long skips = 0;
     uint64_t deadline = timeout_ms ? mesh_now_ns() + (uint64_t)timeout_ms * 1000000u : 0;
     while (count <= 0 || done < count) {
-        long got =
-            pass(tr, n, ti->id, buf, cap, arena, count > 0 ? count - done : 1L << 62, &skips);
+        long left = count > 0 ? count - done : 1L << 62;
+        long got = pass(t->tr, t->n, t->ti->id, t->buf, t->cap, t->arena, left, &skips);
         done += got;
         if (deadline && mesh_now_ns() > deadline)
             break;
@@ -156,15 +172,31 @@ int mctl_tail(const mctl *c, const char *type_name, long count, unsigned timeout
     }
     if (skips)
         fprintf(stderr, "meshctl: fell behind %lu time(s): some records were not shown\n", skips);
-    status = (count <= 0 || done >= count) ? 0 : 1;
-    if (status)
-        fprintf(stderr, "meshctl: %ld of %ld '%s' messages seen before the timeout\n", done, count,
-                ti->name);
-out:
-    for (int i = 0; i < n; i++)
-        bus_ring_close(tr[i].r);
-    msg_arena_close(arena);
-    free(buf);
-    mesh_config_free(cfg);
+    if (count <= 0 || done >= count)
+        return 0;
+    fprintf(stderr, "meshctl: %ld of %ld '%s' messages seen before the timeout\n", done, count,
+            t->ti->name);
+    return 1;
+}
+
+static void tail_close(tail_ctx *t)
+{
+    for (int i = 0; i < t->n; i++)
+        bus_ring_close(t->tr[i].r);
+    msg_arena_close(t->arena);
+    free(t->buf);
+    mesh_config_free(t->cfg);
+}
+
+int mctl_tail(const mctl *c, const char *type_name, long count, unsigned timeout_ms)
+{
+    static tail_ring tr[MESH_CFG_MAX_ROUTES];
+    tail_ctx t = {.tr = tr};
+    if (msg_type_by_name(type_name, &t.ti) != 0)
+        return unknown_type(type_name);
+    int status = tail_open(&t, c);
+    if (status == 0)
+        status = tail_loop(&t, count, timeout_ms);
+    tail_close(&t);
     return status;
 }

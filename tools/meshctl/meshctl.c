@@ -194,23 +194,21 @@ static int parse_sub(int argc, char **argv, mctl *c, sub_opts *o)
     return -1;
 }
 
-int main(int argc, char **argv)
+/* Global options before the command. Returns -1 to go on, else the exit status. */
+static int parse_global(int argc, char **argv, mctl *c, const char **socket)
 {
-    mctl c = {.timeout_ms = 10000};
-    const char *socket = NULL;
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"socket", required_argument, NULL, 's'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int ch;
-    mesh_log_init("meshctl", MESH_LOG_WARN);
     while ((ch = getopt_long(argc, argv, "+c:s:h", opts, NULL)) != -1) {
         switch (ch) {
         case 'c':
-            c.config = optarg;
+            c->config = optarg;
             break;
         case 's':
-            socket = optarg;
+            *socket = optarg;
             break;
         case 'h':
             fputs(usage, stdout);
@@ -224,6 +222,48 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
+    return -1;
+}
+
+/* Number of positional arguments `cmd` takes. */
+static int wanted_args(const char *cmd)
+{
+    static const char *const one[] = {"start", "stop", "restart", "tail"};
+    for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++)
+        if (strcmp(cmd, one[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Runs command `cmd` with its positional argument (if any). */
+static int dispatch(mctl *c, const char *cmd, char **pos, const sub_opts *so)
+{
+    if (!strcmp(cmd, "status"))
+        return mctl_status(c);
+    if (!strcmp(cmd, "rings"))
+        return mctl_rings(c, so->interval_ms);
+    if (!strcmp(cmd, "tail"))
+        return mctl_tail(c, pos[0], so->count, so->timeout_ms);
+    if (!strcmp(cmd, "stop-mesh"))
+        return stop_mesh(c, !so->no_wait);
+    if (!strcmp(cmd, "reload"))
+        return simple(c, "reload");
+    if (wanted_args(cmd) == 1) {
+        char line[128];
+        snprintf(line, sizeof(line), "%s %s", cmd, pos[0]);
+        return simple(c, line);
+    }
+    return help_for(cmd);
+}
+
+int main(int argc, char **argv)
+{
+    mctl c = {.timeout_ms = 10000};
+    const char *socket = NULL;
+    mesh_log_init("meshctl", MESH_LOG_WARN);
+    int rc = parse_global(argc, argv, &c, &socket);
+    if (rc >= 0)
+        return rc;
     char **sub = argv + optind;
     int nsub = argc - optind;
     const char *cmd = sub[0];
@@ -234,15 +274,10 @@ int main(int argc, char **argv)
         return 0;
     }
     sub_opts so = {.interval_ms = 1000};
-    int rc = parse_sub(nsub, sub, &c, &so);
-    if (rc >= 0)
+    if ((rc = parse_sub(nsub, sub, &c, &so)) >= 0)
         return rc;
     char **pos = sub + optind; /* positional arguments after the options */
-    int npos = nsub - optind;
-    int want = (!strcmp(cmd, "start") || !strcmp(cmd, "stop") || !strcmp(cmd, "restart") ||
-                !strcmp(cmd, "tail"))
-                   ? 1
-                   : 0;
+    int npos = nsub - optind, want = wanted_args(cmd);
     if (npos != want) {
         fprintf(stderr, "meshctl %s: expected %d argument(s), got %d\n", cmd, want, npos);
         help_for(cmd);
@@ -250,20 +285,5 @@ int main(int argc, char **argv)
     }
     if (resolve_socket(&c, socket) != 0)
         return 1;
-    if (!strcmp(cmd, "status"))
-        return mctl_status(&c);
-    if (!strcmp(cmd, "rings"))
-        return mctl_rings(&c, so.interval_ms);
-    if (!strcmp(cmd, "tail"))
-        return mctl_tail(&c, pos[0], so.count, so.timeout_ms);
-    if (!strcmp(cmd, "stop-mesh"))
-        return stop_mesh(&c, !so.no_wait);
-    if (!strcmp(cmd, "reload"))
-        return simple(&c, "reload");
-    if (want == 1) {
-        char line[128];
-        snprintf(line, sizeof(line), "%s %s", cmd, pos[0]);
-        return simple(&c, line);
-    }
-    return help_for(cmd);
+    return dispatch(&c, cmd, pos, &so);
 }
