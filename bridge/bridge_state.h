@@ -56,7 +56,11 @@ typedef struct bridge_slot {
     uint64_t pend_ring_seq; /* ... as this ring sequence number (see bridge_rx.c) */
     /* persistent send generation (BRIDGE_DIR_OUT) */
     uint64_t tx_sync;
-    uint8_t pad[384 - 3 * MESH_NAME_MAX - 16 - 8 * BRIDGE_NCOUNTERS - 48];
+    /* sequence numbers the bridge skipped in the local ring (BRIDGE_DIR_IN):
+     * records lost upstream or rejected, so the consumer sees the gap; the
+     * ring counts them as drops, the DROPS counter does not */
+    uint64_t rx_skipped;
+    uint8_t pad[384 - 3 * MESH_NAME_MAX - 16 - 8 * BRIDGE_NCOUNTERS - 56];
 } bridge_slot;
 
 /* The object: a 128-byte header, then BRIDGE_STATE_ROUTES slots. */
