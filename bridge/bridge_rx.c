@@ -254,16 +254,6 @@ static void apply_records(bridge *b, bridge_in *r, const void *body, size_t len,
     }
 }
 
-static void track_pipe(bridge_in *r, nng_pipe p)
-{
-    if (nng_pipe_id(p) == nng_pipe_id(r->pipe))
-        return;
-    if (nng_pipe_id(r->pipe) > 0)
-        bridge_slot_add(r->slot, BRIDGE_C_RECONNECTS, 1);
-    r->pipe = p;
-    bridge_slot_set(r->slot, BRIDGE_C_LINK_UP, 1);
-}
-
 static void nack(bridge *b, bridge_in *r, const bridge_frame_hdr *h)
 {
     uint64_t now = mesh_now_ns();
@@ -285,16 +275,26 @@ static void rx_frame(bridge *b, nng_msg *m)
         reject(b, m, e.what, e.offset);
         return;
     }
+    if (h.kind == BRIDGE_FRAME_HELLO && !(h.flags & BRIDGE_HELLO_REFUSED)) {
+        bridge_rx_hello(b, m);
+        return;
+    }
     bridge_in *r = h.kind == BRIDGE_FRAME_DATA ? find_route(b, h.route) : NULL;
     if (!r) {
         reject(b, m,
                h.kind != BRIDGE_FRAME_DATA
-                   ? "an ack frame where data frames are expected"
+                   ? "an ack or hello refusal where data frames are expected"
                    : "route id matches no inbound route of this mesh (configs differ?)",
                h.kind != BRIDGE_FRAME_DATA ? 5 : 16);
         return;
     }
-    track_pipe(r, nng_msg_get_pipe(m));
+    if (nng_pipe_id(nng_msg_get_pipe(m)) != nng_pipe_id(r->pipe)) {
+        reject(b, m,
+               "data for a route this connection did not announce in an accepted hello (no "
+               "hello, refused, or held by another connection)",
+               16);
+        return;
+    }
     r->frame_ns = mesh_now_ns();
     bridge_rx_decision d;
     bridge_rxseq_frame(&r->seq, &h, r->reliable, &d);

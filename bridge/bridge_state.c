@@ -25,6 +25,8 @@ _Static_assert(offsetof(bridge_state_hdr, epoch) == 24, "bridge state header lay
 _Static_assert(offsetof(bridge_state_hdr, nslots) == 16, "bridge state header layout");
 _Static_assert(offsetof(bridge_state_hdr, links_up) == 48, "bridge state header layout");
 _Static_assert(offsetof(bridge_state_hdr, pid) == 56, "bridge state header layout");
+_Static_assert(offsetof(bridge_state_hdr, hello_refused) == 64, "bridge state header layout");
+_Static_assert(offsetof(bridge_state_hdr, peer_refusals) == 80, "bridge state header layout");
 _Static_assert(offsetof(bridge_state_shm, slot) == 128, "slots follow the header");
 _Static_assert(sizeof(bridge_state_shm) == 128 + 384 * BRIDGE_STATE_ROUTES, "bridge state size");
 _Static_assert(sizeof(bridge_state_shm) < UINT32_MAX, "size fits size_bytes");

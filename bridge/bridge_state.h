@@ -74,7 +74,12 @@ typedef struct bridge_state_hdr {
     uint64_t bad_frames; /* frames rejected before a route was known */
     uint64_t links_up;   /* gauge: connected peers (out) */
     int32_t pid;         /* bridge process */
-    uint8_t pad[128 - 60];
+    uint32_t reserved;
+    uint64_t hello_refused;   /* routes this receiver refused at a handshake (unknown, policy
+                               * or types differ) */
+    uint64_t route_conflicts; /* connections refused because another mesh holds the route */
+    uint64_t peer_refusals;   /* refusals this sender got from its peers */
+    uint8_t pad[128 - 88];
 } bridge_state_hdr;
 
 typedef struct bridge_state_shm {
