@@ -489,3 +489,28 @@ Test(peer, nacks_cause_a_bounded_number_of_rewinds, .timeout = 60)
                   (unsigned long long)ms);
     bridge_stop(s.b, 0);
 }
+
+static int bridge_dead(void *arg)
+{
+    (void)arg;
+    return !bridge_alive(s.b, mesh_now_ns(), 10000000000ull);
+}
+
+Test(peer, a_corrupt_ring_makes_the_bridge_report_itself_dead, .timeout = 60)
+{
+    sender();
+    push_n(1);
+    recv_until(1, 1);
+    cr_assert(bridge_alive(s.b, mesh_now_ns(), 10000000000ull));
+    /* record 2 is committed but held back (publish batch), its header is
+     * overwritten, then it is published: the send thread finds it corrupt */
+    cr_assert_eq(bus_ring_set_publish_batch(s.ring.prod, 4096), 0);
+    push_n(1);
+    uint8_t *rec2 = (uint8_t *)s.ring.mem + BUS_RING_HEADER_BYTES + 40; /* after 24 + 16 */
+    uint32_t bad = 0x7fffffffu;
+    memcpy(rec2, &bad, sizeof(bad)); /* length; its check word no longer matches */
+    cr_assert_eq(bus_ring_flush(s.ring.prod), 0);
+    cr_assert(test_wait_for(bridge_dead, NULL, WAIT_MS),
+              "a route that cannot read its ring must stop the heartbeat");
+    bridge_stop(s.b, 0);
+}
