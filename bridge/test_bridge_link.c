@@ -127,8 +127,11 @@ static void mesh_shm_remove(tmesh *m, int with_state)
         bridge_state_unlink(m->name);
 }
 
-/* Starts the bridge with the launch protocol and waits for "ready". */
-static void bridge_spawn(tmesh *m)
+static int bridge_kill(tmesh *m, int sig);
+
+/* Starts the bridge with the launch protocol and waits for "ready" (1), or
+ * reaps it and returns 0 when it exits or stays silent. */
+static int bridge_try_spawn(tmesh *m)
 {
     char bin[512], env_cfg[256], env_gen[64];
     const char *root = getenv("MESH_BUILD_ROOT");
@@ -165,7 +168,15 @@ static void bridge_spawn(tmesh *m)
     char buf[16] = "";
     int ready = poll(&pfd, 1, 60000) == 1 && read(p[0], buf, sizeof(buf) - 1) == 6;
     close(p[0]);
-    TB_CHECK(ready && strcmp(buf, "ready\n") == 0, "bridge of %s did not report ready", m->name);
+    if (ready && strcmp(buf, "ready\n") == 0)
+        return 1;
+    bridge_kill(m, SIGKILL);
+    return 0;
+}
+
+static void bridge_spawn(tmesh *m)
+{
+    TB_CHECK(bridge_try_spawn(m), "bridge of %s did not report ready", m->name);
 }
 
 /* Signals the bridge and reaps it (SIGKILL after 30 s). Returns the status. */
@@ -303,7 +314,6 @@ static void world_open(world *w, enum mesh_policy policy, uint64_t n)
     w->next = 1;
     snprintf(w->dir, sizeof(w->dir), "/tmp/bridge-link-XXXXXX");
     TB_CHECK(mkdtemp(w->dir) != NULL, "mkdtemp");
-    w->port = free_port();
     snprintf(w->a.name, sizeof(w->a.name), "tba%d", (int)getpid());
     snprintf(w->b.name, sizeof(w->b.name), "tbb%d", (int)getpid());
     w->a.engine = "src";
@@ -312,11 +322,18 @@ static void world_open(world *w, enum mesh_policy policy, uint64_t n)
     snprintf(w->b.config, sizeof(w->b.config), "%s/b.yaml", w->dir);
     mesh_shm_remove(&w->a, 1); /* leftovers of a crashed earlier run with our pid */
     mesh_shm_remove(&w->b, 1);
-    write_config(w, &w->a, 0);
-    write_config(w, &w->b, 1);
     mesh_shm_create(w, &w->a);
     mesh_shm_create(w, &w->b);
-    bridge_spawn(&w->b);
+    /* free_port's port may be taken before B listens on it (B then exits
+     * with "address in use"): try again with another */
+    int listening = 0;
+    for (int attempt = 0; attempt < 5 && !listening; attempt++) {
+        w->port = free_port();
+        write_config(w, &w->a, 0);
+        write_config(w, &w->b, 1);
+        listening = bridge_try_spawn(&w->b);
+    }
+    TB_CHECK(listening, "bridge of %s did not start listening in 5 attempts", w->b.name);
     bridge_spawn(&w->a);
     consumer_start(w);
 }
