@@ -79,9 +79,10 @@ int bridge_alive(const bridge *b, uint64_t now_ns, uint64_t stale_ns);
 void bridge_stop(bridge *b, uint64_t drain_ns);
 
 /* bridge_stop(b, 0) if needed, closes the sockets, frees. Accepts NULL.
- * Known issue: with libnng 1.5.2 (Debian 12) nng_close can hang when the
- * socket recently carried traffic (nanomsg/nng#1543, fixed upstream much
- * later), so the daemon and the benchmark exit after bridge_stop instead. */
+ * Known issue: with libnng 1.5.2 (Debian 12) nng_close can hang after
+ * traffic (reproduced with nng alone: bridge/README.md, "nng_close and
+ * libnng 1.5.2"), so the daemon and the benchmark exit after bridge_stop
+ * instead; safe before bridge_start. */
 void bridge_close(bridge *b);
 
 /* The port a "tcp://host:0" listener was bound to (0 if none). */
