@@ -29,6 +29,8 @@ typedef struct bridge_opts {
                                 * half the ring, at most 8 MiB) */
     uint32_t reconnect_min_ms; /* nng dialer back-off, first retry (default 100) */
     uint32_t reconnect_max_ms; /* nng dialer back-off cap (default 2000) */
+    const char *mesh;          /* this mesh's name, sent in the HELLO on every connection
+                                * and shown in the peer's logs (NULL: "-") */
 } bridge_opts;
 
 typedef struct bridge_route_def {
@@ -36,12 +38,14 @@ typedef struct bridge_route_def {
     const char *to;   /* consumer engine name */
     const char *peer; /* peer name, for counters and logs */
     enum bridge_dir dir;
-    enum mesh_policy policy;
-    bus_ring *ring;   /* OUT: consumer handle; IN: producer handle whose doorbell the
-                       * caller set. Not owned; must outlive the bridge. */
-    const char *url;  /* OUT: the peer's nng address (routes to one URL share a link) */
-    const int *types; /* IN: type ids the route carries; others are rejected */
-    int ntypes;       /* 0 = any type id */
+    enum mesh_policy policy; /* both hosts must agree (checked at the handshake) */
+    bus_ring *ring;          /* OUT: consumer handle; IN: producer handle whose doorbell the
+                              * caller set. Not owned; must outlive the bridge. */
+    const char *url;         /* OUT: the peer's nng address (routes to one URL share a link) */
+    const int *types;        /* type ids the route carries: IN rejects others; both
+                              * directions announce them at the handshake, where the
+                              * two hosts' lists must match */
+    int ntypes;              /* 0 = any type id */
 } bridge_route_def;
 
 /* Fills *o with the defaults above (state, doorbell, listen left NULL). */
@@ -63,8 +67,9 @@ int bridge_add_route(bridge *b, const bridge_route_def *def, char *err, size_t e
  * reason in err (e.g. the listen address is in use). */
 int bridge_start(bridge *b, char *err, size_t errlen);
 
-/* Nonzero when both threads made progress within the last stale_ns (a
- * blocked thread stops the caller's heartbeat). Any thread. */
+/* Nonzero when both threads made progress within the last stale_ns and no
+ * route became unusable (a corrupt ring): either stops the caller's
+ * heartbeat, so a supervisor restarts the bridge. Any thread. */
 int bridge_alive(const bridge *b, uint64_t now_ns, uint64_t stale_ns);
 
 /* Stops: receiving ends at once (unacknowledged frames are resent by the
@@ -74,9 +79,10 @@ int bridge_alive(const bridge *b, uint64_t now_ns, uint64_t stale_ns);
 void bridge_stop(bridge *b, uint64_t drain_ns);
 
 /* bridge_stop(b, 0) if needed, closes the sockets, frees. Accepts NULL.
- * Known issue: with libnng 1.5.2 (Debian 12) nng_close can hang when the
- * socket recently carried traffic (nanomsg/nng#1543, fixed upstream much
- * later), so the daemon and the benchmark exit after bridge_stop instead. */
+ * Known issue: with libnng 1.5.2 (Debian 12) nng_close can hang after
+ * traffic (reproduced with nng alone: bridge/README.md, "nng_close and
+ * libnng 1.5.2"), so the daemon and the benchmark exit after bridge_stop
+ * instead; safe before bridge_start. */
 void bridge_close(bridge *b);
 
 /* The port a "tcp://host:0" listener was bound to (0 if none). */

@@ -159,6 +159,8 @@ static int add_out(bridge *b, const bridge_route_def *d, bridge_slot *slot, char
 {
     if (!d->url || !*d->url)
         return route_fail(err, errlen, MESH_EINVAL, d, "outbound route without a peer URL");
+    if (d->ntypes < 0 || d->ntypes > MESH_CFG_MAX_TYPES || (d->ntypes > 0 && !d->types))
+        return route_fail(err, errlen, MESH_EINVAL, d, "bad type list");
     bridge_link *l = link_for(b, d->url, d->peer);
     if (!l)
         return route_fail(err, errlen, MESH_ENOSPC, d, "too many peer addresses");
@@ -170,6 +172,9 @@ static int add_out(bridge *b, const bridge_route_def *d, bridge_slot *slot, char
     r->link = l;
     r->route = bridge_route_id(d->from, d->to);
     r->reliable = d->policy == MESH_POLICY_WAIT;
+    r->ntypes = d->ntypes;
+    for (int i = 0; i < d->ntypes; i++)
+        r->types[i] = d->types[i];
     bridge_out_init(b, r);
     b->out[b->nout++] = r;
     return 0;

@@ -153,6 +153,129 @@ size_t bridge_ack_encode(void *buf, size_t cap, uint64_t route, uint64_t epoch, 
     return BRIDGE_FRAME_HDR;
 }
 
+static void put_name(uint8_t *p, const char *name)
+{
+    memset(p, 0, BRIDGE_HELLO_NAME);
+    for (size_t i = 0; name && name[i] && i < BRIDGE_HELLO_NAME - 1; i++)
+        p[i] = (uint8_t)name[i];
+}
+
+int bridge_hello_begin(bridge_frame_enc *e, void *buf, size_t cap, uint64_t epoch, const char *mesh,
+                       const char *peer)
+{
+    if (!e || !buf || cap < BRIDGE_FRAME_HDR + BRIDGE_HELLO_FIXED)
+        return MESH_EINVAL;
+    memset(e, 0, sizeof(*e));
+    e->buf = buf;
+    e->cap = cap;
+    e->used = BRIDGE_FRAME_HDR + BRIDGE_HELLO_FIXED;
+    e->hdr.kind = BRIDGE_FRAME_HELLO;
+    e->hdr.epoch = epoch;
+    uint8_t *b = e->buf + BRIDGE_FRAME_HDR;
+    put_name(b, mesh);
+    put_name(b + BRIDGE_HELLO_NAME, peer);
+    memset(b + 2 * BRIDGE_HELLO_NAME, 0, BRIDGE_HELLO_FIXED - 2 * BRIDGE_HELLO_NAME);
+    return 0;
+}
+
+int bridge_hello_add(bridge_frame_enc *e, uint64_t route, uint32_t policy, const int *types,
+                     int ntypes)
+{
+    uint32_t t[BRIDGE_HELLO_TYPES];
+    uint32_t n = 0;
+    if (ntypes < 0 || ntypes > (int)BRIDGE_HELLO_TYPES || policy > 1 || (ntypes && !types))
+        return MESH_EINVAL;
+    for (int i = 0; i < ntypes; i++) { /* insertion sort, duplicates dropped */
+        uint32_t v = (uint32_t)types[i], k = n;
+        if (v == 0 || v == 0xffffffffu)
+            return MESH_EINVAL;
+        while (k > 0 && t[k - 1] > v)
+            k--;
+        if (k > 0 && t[k - 1] == v)
+            continue;
+        memmove(t + k + 1, t + k, (n - k) * sizeof(t[0]));
+        t[k] = v;
+        n++;
+    }
+    size_t need = (16u + 4u * (size_t)n + 7u) & ~(size_t)7u;
+    if (need > e->cap - e->used)
+        return MESH_EMSGSIZE;
+    uint8_t *p = e->buf + e->used;
+    memset(p, 0, need);
+    put64(p, route);
+    put32(p + 8, policy);
+    put32(p + 12, n);
+    for (uint32_t i = 0; i < n; i++)
+        put32(p + 16 + 4 * i, t[i]);
+    e->used += need;
+    e->count++;
+    return 0;
+}
+
+size_t bridge_hello_finish(bridge_frame_enc *e)
+{
+    e->hdr.kind = BRIDGE_FRAME_HELLO;
+    e->hdr.count = e->count;
+    e->hdr.bytes = (uint32_t)(e->used - BRIDGE_FRAME_HDR);
+    hdr_write(e->buf, &e->hdr);
+    return e->used;
+}
+
+size_t bridge_hello_refuse_encode(void *buf, size_t cap, uint64_t epoch, const char *reason)
+{
+    if (!buf || cap < BRIDGE_FRAME_HDR + 8)
+        return 0;
+    size_t n = reason ? strlen(reason) : 0, room = (cap - BRIDGE_FRAME_HDR) & ~(size_t)7u;
+    if (n > room - 1)
+        n = room - 1;
+    size_t body = (n + 1 + 7u) & ~(size_t)7u;
+    uint8_t *p = buf;
+    memset(p + BRIDGE_FRAME_HDR, 0, body);
+    if (n)
+        memcpy(p + BRIDGE_FRAME_HDR, reason, n);
+    bridge_frame_hdr h = {.kind = BRIDGE_FRAME_HELLO,
+                          .flags = BRIDGE_HELLO_REFUSED,
+                          .bytes = (uint32_t)body,
+                          .epoch = epoch};
+    hdr_write(p, &h);
+    return BRIDGE_FRAME_HDR + body;
+}
+
+void bridge_hello_names(const void *buf, size_t len, char mesh[BRIDGE_HELLO_NAME],
+                        char peer[BRIDGE_HELLO_NAME])
+{
+    const uint8_t *b = (const uint8_t *)buf + BRIDGE_FRAME_HDR;
+    mesh[0] = peer[0] = '\0';
+    if (len < BRIDGE_FRAME_HDR + BRIDGE_HELLO_FIXED)
+        return;
+    memcpy(mesh, b, BRIDGE_HELLO_NAME);
+    memcpy(peer, b + BRIDGE_HELLO_NAME, BRIDGE_HELLO_NAME);
+    mesh[BRIDGE_HELLO_NAME - 1] = peer[BRIDGE_HELLO_NAME - 1] = '\0';
+}
+
+int bridge_hello_next(const void *buf, size_t len, size_t *pos, bridge_hello_route *r)
+{
+    const uint8_t *p = buf;
+    size_t off =
+        *pos < BRIDGE_FRAME_HDR + BRIDGE_HELLO_FIXED ? BRIDGE_FRAME_HDR + BRIDGE_HELLO_FIXED : *pos;
+    if (off + 16 > len)
+        return 0;
+    r->id = get64(p + off);
+    r->policy = get32(p + off + 8);
+    r->ntypes = get32(p + off + 12);
+    if (r->ntypes > BRIDGE_HELLO_TYPES || off + 16 + 4 * (size_t)r->ntypes > len)
+        return 0; /* not an accepted frame */
+    for (uint32_t i = 0; i < r->ntypes; i++)
+        r->types[i] = get32(p + off + 16 + 4 * i);
+    *pos = off + ((16u + 4u * (size_t)r->ntypes + 7u) & ~(size_t)7u);
+    return 1;
+}
+
+const char *bridge_hello_reason(const void *buf, size_t len)
+{
+    return len > BRIDGE_FRAME_HDR ? (const char *)buf + BRIDGE_FRAME_HDR : "";
+}
+
 void bridge_frame_limits_default(bridge_frame_limits *lim)
 {
     lim->max_frame = 16u << 20;
@@ -205,6 +328,13 @@ static int decode_header(const uint8_t *p, size_t len, const bridge_frame_limits
             return reject(err, MESH_EPROTO, "unknown ack flags", 6);
         return 0;
     }
+    if (h->kind == BRIDGE_FRAME_HELLO) {
+        if (h->flags & ~BRIDGE_HELLO_REFUSED)
+            return reject(err, MESH_EPROTO, "unknown hello flags", 6);
+        if (h->route != 0 || h->seq != 0 || h->sync != 0)
+            return reject(err, MESH_EPROTO, "hello with a route, sequence or generation", 16);
+        return 0; /* body: hello_check */
+    }
     if (h->kind != BRIDGE_FRAME_DATA)
         return reject(err, MESH_EPROTO, "unknown frame kind", 5);
     if (h->flags & ~BRIDGE_FRAME_SYNC)
@@ -244,6 +374,82 @@ static int decode_record(const uint8_t *p, size_t avail, size_t off, const bridg
     return 0;
 }
 
+/* A name field: NUL within 32 bytes, zeros after it; nonempty if `need`. */
+static int name_ok(const uint8_t *p, int need)
+{
+    size_t n = 0;
+    while (n < BRIDGE_HELLO_NAME && p[n])
+        n++;
+    if (n == BRIDGE_HELLO_NAME || (need && n == 0))
+        return 0;
+    for (size_t i = n; i < BRIDGE_HELLO_NAME; i++)
+        if (p[i])
+            return 0;
+    return 1;
+}
+
+/* One route entry of a HELLO at p (avail bytes to the end). */
+static int hello_route(const uint8_t *p, size_t avail, size_t off, size_t *size,
+                       bridge_frame_err *err)
+{
+    if (avail < 16)
+        return reject(err, MESH_EPROTO, "hello route entry runs past the frame end", off);
+    uint32_t policy = get32(p + 8), n = get32(p + 12);
+    if (policy > 1)
+        return reject(err, MESH_EPROTO, "hello route with an unknown policy", off + 8);
+    if (n > BRIDGE_HELLO_TYPES)
+        return reject(err, MESH_EPROTO, "hello route with more than 32 types", off + 12);
+    size_t need = (16u + 4u * (size_t)n + 7u) & ~(size_t)7u;
+    if (need > avail)
+        return reject(err, MESH_EPROTO, "hello route types run past the frame end", off);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t t = get32(p + 16 + 4 * i);
+        if (t == 0 || t == 0xffffffffu || (i > 0 && t <= get32(p + 12 + 4 * i)))
+            return reject(err, MESH_EPROTO, "hello route types not increasing or reserved",
+                          off + 16 + 4 * i);
+    }
+    for (size_t i = 16 + 4 * (size_t)n; i < need; i++)
+        if (p[i])
+            return reject(err, MESH_EPROTO, "hello padding is not zero", off + i);
+    *size = need;
+    return 0;
+}
+
+/* The body of a HELLO (or of a refusal). */
+static int hello_check(const uint8_t *p, size_t len, const bridge_frame_hdr *h,
+                       bridge_frame_err *err)
+{
+    const uint8_t *b = p + BRIDGE_FRAME_HDR;
+    size_t blen = len - BRIDGE_FRAME_HDR;
+    if (h->flags & BRIDGE_HELLO_REFUSED) {
+        if (h->count != 0 || blen < 8 || blen % 8 != 0 || b[blen - 1] != 0)
+            return reject(err, MESH_EPROTO, "hello refusal without a NUL-terminated reason", 8);
+        return 0;
+    }
+    if (blen < BRIDGE_HELLO_FIXED)
+        return reject(err, MESH_EPROTO, "hello shorter than its 72-byte fixed part", len);
+    if (!name_ok(b, 1) || !name_ok(b + BRIDGE_HELLO_NAME, 0))
+        return reject(err, MESH_EPROTO, "hello mesh or peer name not NUL-terminated",
+                      BRIDGE_FRAME_HDR);
+    if (get32(b + 64) != 0 || get32(b + 68) != 0)
+        return reject(err, MESH_EPROTO, "hello reserved words are not zero", BRIDGE_FRAME_HDR + 64);
+    size_t off = BRIDGE_FRAME_HDR + BRIDGE_HELLO_FIXED;
+    uint32_t n = 0;
+    while (off < len) {
+        if (n == h->count)
+            return reject(err, MESH_EPROTO, "more hello routes than the header's count", off);
+        size_t size = 0;
+        int rc = hello_route(p + off, len - off, off, &size, err);
+        if (rc < 0)
+            return rc;
+        off += size;
+        n++;
+    }
+    if (n != h->count)
+        return reject(err, MESH_EPROTO, "fewer hello routes than the header's count", len);
+    return 0;
+}
+
 int bridge_frame_decode(const void *buf, size_t len, const bridge_frame_limits *lim,
                         bridge_frame_hdr *hdr, bridge_frame_err *err)
 {
@@ -257,8 +463,13 @@ int bridge_frame_decode(const void *buf, size_t len, const bridge_frame_limits *
     const uint8_t *p = buf;
     bridge_frame_hdr h;
     int rc = decode_header(p, len, lim, &h, err);
-    if (rc < 0)
+    if (rc == 0 && h.kind == BRIDGE_FRAME_HELLO)
+        rc = hello_check(p, len, &h, err);
+    if (rc < 0 || h.kind == BRIDGE_FRAME_HELLO) {
+        if (rc == 0 && hdr)
+            *hdr = h;
         return rc;
+    }
     size_t off = BRIDGE_FRAME_HDR;
     uint64_t prev = h.seq;
     uint32_t n = 0;

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Layout, all integers little-endian, version 1:
+/* Layout, all integers little-endian, version 2:
  *   header (48 bytes)
  *     0  u32 magic   BRIDGE_FRAME_MAGIC ("MBRG")
  *     4  u8  version BRIDGE_FRAME_VERSION
@@ -27,17 +27,36 @@
  *     8  u32 flags   the ring record's flags, carried through
  *    12  u32 zero    reserved, must be 0
  *    16  u64 seq     the record's sequence number in the producer's ring
- * Records in a frame have strictly increasing sequence numbers, all > prev. */
+ * Records in a frame have strictly increasing sequence numbers, all > prev.
+ *
+ * HELLO (kind 3), the first frame a sender puts on every new connection:
+ * route, seq and sync 0, epoch = the sender's, count = routes that follow.
+ *   body
+ *     0  char mesh[32]   sender's mesh name, NUL-terminated, zero-padded
+ *    32  char peer[32]   the name the sender gives the receiving host
+ *    64  u32 zero        reserved, must be 0
+ *    68  u32 zero        reserved, must be 0
+ *    72  per route: u64 route id, u32 policy (0 wait, 1 drop), u32 ntypes
+ *        (0..32, 0 = any type), u32 type ids (strictly increasing), zero
+ *        padding to a multiple of 8
+ * The receiver binds each route it accepts to that connection and answers
+ * a refusal with a HELLO frame flagged BRIDGE_HELLO_REFUSED (count 0) whose
+ * body is the reason, NUL-terminated and zero-padded to a multiple of 8. */
 #define BRIDGE_FRAME_MAGIC   0x4752424du /* "MBRG" read as little-endian */
-#define BRIDGE_FRAME_VERSION 1u
+#define BRIDGE_FRAME_VERSION 2u
 #define BRIDGE_FRAME_HDR     48u
 #define BRIDGE_REC_HDR       24u
 #define BRIDGE_FRAME_SYNC    0x1u /* data: restart point, prev = resume position */
 #define BRIDGE_FRAME_NACK    0x1u /* ack: frames were discarded, resend after seq */
+#define BRIDGE_HELLO_REFUSED 0x1u /* hello: the receiver's refusal, body = reason */
+#define BRIDGE_HELLO_FIXED   72u  /* hello body bytes before the routes */
+#define BRIDGE_HELLO_NAME    32u  /* mesh and peer name fields */
+#define BRIDGE_HELLO_TYPES   32u  /* most type ids per route */
 
 enum bridge_frame_kind {
     BRIDGE_FRAME_DATA = 1,
     BRIDGE_FRAME_ACK = 2,
+    BRIDGE_FRAME_HELLO = 3,
 };
 
 /* A decoded (or to-be-encoded) header. count and bytes are filled by the
@@ -141,6 +160,45 @@ int bridge_frame_decode(const void *buf, size_t len, const bridge_frame_limits *
 /* Iterates the records of a frame that bridge_frame_decode accepted.
  * *pos starts at 0. Returns 1 and *rec, or 0 after the last record. */
 int bridge_frame_next(const void *buf, size_t len, size_t *pos, bridge_frame_rec *rec);
+
+/* One route of a decoded HELLO. */
+typedef struct bridge_hello_route {
+    uint64_t id;
+    uint32_t policy; /* enum mesh_policy */
+    uint32_t ntypes; /* 0 = any type */
+    uint32_t types[BRIDGE_HELLO_TYPES];
+} bridge_hello_route;
+
+/* Starts a HELLO frame in buf (cap bytes) from the sender with stream epoch
+ * `epoch`, mesh name and the name it gives the receiver (longer names are
+ * cut to 31 bytes). Returns 0 or MESH_EINVAL (cap < header + fixed part). */
+int bridge_hello_begin(bridge_frame_enc *e, void *buf, size_t cap, uint64_t epoch, const char *mesh,
+                       const char *peer);
+
+/* Appends one route (types: ntypes ids; they are sorted and de-duplicated
+ * here). Returns 0, MESH_EMSGSIZE (does not fit) or MESH_EINVAL (ntypes >
+ * BRIDGE_HELLO_TYPES, policy not 0/1, type id 0 or 0xffffffff). */
+int bridge_hello_add(bridge_frame_enc *e, uint64_t route, uint32_t policy, const int *types,
+                     int ntypes);
+
+/* Writes the header of a HELLO. Returns the frame length. */
+size_t bridge_hello_finish(bridge_frame_enc *e);
+
+/* Encodes a refusal (HELLO flagged BRIDGE_HELLO_REFUSED) with `reason`, cut
+ * to fit cap. Returns the length, or 0 if cap < header + 8. */
+size_t bridge_hello_refuse_encode(void *buf, size_t cap, uint64_t epoch, const char *reason);
+
+/* Reads the names of a HELLO that bridge_frame_decode accepted (not a
+ * refusal): mesh and peer are NUL-terminated copies. */
+void bridge_hello_names(const void *buf, size_t len, char mesh[BRIDGE_HELLO_NAME],
+                        char peer[BRIDGE_HELLO_NAME]);
+
+/* Iterates the routes of an accepted HELLO; *pos starts at 0. Returns 1 and
+ * *r, or 0 after the last. */
+int bridge_hello_next(const void *buf, size_t len, size_t *pos, bridge_hello_route *r);
+
+/* The reason text of an accepted refusal (points into buf). */
+const char *bridge_hello_reason(const void *buf, size_t len);
 
 /* Default limits: 16 MiB frames, 4 MiB records, 65536 records. */
 void bridge_frame_limits_default(bridge_frame_limits *lim);

@@ -32,8 +32,10 @@ typedef struct bridge_link {
     uint64_t npipes;     /* (atomic) connected pipes, 0 or 1 */
     uint64_t gen;        /* (atomic) connections made so far */
     uint64_t acks_ready; /* (atomic) 1 when an ack is waiting in a route */
+    uint64_t hello_gen;  /* send thread: the connection the last HELLO went to */
     pthread_mutex_t mu;  /* guards the routes' ack_* fields */
     int mu_init;
+    bridge_ratelog log_ack; /* ack path (callback thread) */
 } bridge_link;
 
 typedef struct bridge_out {
@@ -42,13 +44,18 @@ typedef struct bridge_out {
     bridge_link *link;
     uint64_t route;
     int reliable;
-    int disabled;      /* corrupt ring: nothing more is read */
-    uint64_t cursor;   /* observer position of the next record to send (0 = tail) */
-    uint64_t prev;     /* seq of the last record sent (or dropped) before the next frame */
-    int prev_known;    /* 0 after a restart: the next frame starts at its first record */
-    uint64_t hi_sent;  /* highest seq ever sent (resend accounting) */
-    uint64_t released; /* seq of the last record freed in the ring */
-    uint32_t sync;     /* resend generation */
+    int ntypes;
+    int types[MESH_CFG_MAX_TYPES];
+    int disabled;       /* corrupt ring: nothing more is read */
+    uint64_t cursor;    /* observer position of the next record to send (0 = tail) */
+    uint64_t prev;      /* seq of the last record sent (or dropped) before the next frame */
+    int prev_known;     /* 0 after a restart: the next frame starts at its first record */
+    uint64_t hi_sent;   /* highest seq ever sent (resend accounting) */
+    uint64_t hi_posted; /* (atomic) hi_sent, raised before a frame goes to nng: acks and
+                         * NACKs above it are bogus */
+    uint64_t nack_ns;   /* last rewind caused by a NACK (at most one per TX_NACK_NS) */
+    uint64_t released;  /* seq of the last record freed in the ring */
+    uint32_t sync;      /* resend generation */
     int need_sync;
     uint64_t gen_seen; /* link->gen at the last rewind */
     size_t window;
@@ -72,15 +79,16 @@ typedef struct bridge_in {
     int types[MESH_CFG_MAX_TYPES];
     bridge_rxseq seq;
     bridge_ackq ackq;
-    uint64_t ring_next; /* sequence number the ring gives the next commit */
-    uint64_t head_pos;  /* ring position after our last commit (we are the producer) */
-    uint64_t cap;       /* ring capacity */
-    int resynced;       /* head_pos once disagreed with the ring: logged */
-    uint64_t acked;     /* last seq acknowledged to the sender */
-    uint64_t ack_ns;    /* when the last ack went out */
-    uint64_t nack_ns;   /* when the last nack went out */
-    uint64_t frame_ns;  /* when the last frame arrived */
-    nng_pipe pipe;      /* the connection frames last came from */
+    uint64_t ring_next;            /* sequence number the ring gives the next commit */
+    uint64_t head_pos;             /* ring position after our last commit (we are the producer) */
+    uint64_t cap;                  /* ring capacity */
+    int resynced;                  /* head_pos once disagreed with the ring: logged */
+    uint64_t acked;                /* last seq acknowledged to the sender */
+    uint64_t ack_ns;               /* when the last ack went out */
+    uint64_t nack_ns;              /* when the last nack went out */
+    uint64_t frame_ns;             /* when the last frame arrived */
+    nng_pipe pipe;                 /* the connection the route is bound to (HELLO) */
+    char peer_mesh[MESH_NAME_MAX]; /* the mesh that holds it */
     char from[MESH_NAME_MAX], to[MESH_NAME_MAX];
     bridge_ratelog log_gap, log_bad;
 } bridge_in;
@@ -99,6 +107,7 @@ struct bridge {
     int started;
     pthread_t tx_thread, rx_thread;
     int tx_running, rx_running;
+    uint64_t failed;           /* (atomic) a route became unusable: bridge_alive is 0 */
     uint64_t stop_rx, stop_tx; /* (atomic) */
     uint64_t drain_deadline;   /* set before stop_tx */
     uint64_t tx_tick, rx_tick; /* (atomic) mesh_now_ns of the threads' last pass */
@@ -114,6 +123,13 @@ void bridge_out_init(bridge *b, bridge_out *r);
 
 /* Send side: an ack frame received on a link (nng callback thread). */
 void bridge_link_on_ack(bridge_link *l, const bridge_frame_hdr *h);
+
+/* Send side: sends the HELLO on a link whose connection has not had one
+ * (send thread). Returns 1 if the link may carry data frames. */
+int bridge_link_hello(bridge *b, bridge_link *l);
+
+/* Receive side: a HELLO arrived on the listener (receive thread). */
+void bridge_rx_hello(bridge *b, nng_msg *m);
 
 /* Receive side: per-route restore from the state slot, ack queue sized to
  * the ring. Returns 0 or MESH_ENOMEM. */

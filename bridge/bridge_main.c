@@ -260,6 +260,7 @@ static int setup(daemon_state *d)
     d->opts.state = d->st;
     d->opts.doorbell = bus_ctl_doorbell(d->ctl);
     d->opts.listen = d->cfg->listen;
+    d->opts.mesh = d->cfg->name;
     if ((rc = bridge_open(&d->b, &d->opts)) < 0)
         return rc;
     return add_routes(d);
@@ -324,7 +325,8 @@ static int run_until_signal(daemon_state *d, const sigset_t *sigs)
             bus_ctl_heartbeat(d->ctl, now);
             withheld = 0;
         } else if (!withheld++) {
-            mesh_error("a bridge thread has made no progress for over %llu ms: heartbeat "
+            mesh_error("a bridge thread has made no progress for over %llu ms, or a route became "
+                       "unusable (logged above): heartbeat "
                        "withheld (meshd will restart the bridge)",
                        (unsigned long long)(STALE_NS / 1000000));
         }

@@ -45,7 +45,8 @@ static void link_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
     wake_tx(l->b);
 }
 
-/* An ack (or anything else) arrived on a dialer (nng thread). */
+/* An ack, a refusal of our HELLO, or anything else arrived on a dialer
+ * (nng thread; one callback at a time per link). */
 static void link_recv_cb(void *arg)
 {
     bridge_link *l = arg;
@@ -54,17 +55,26 @@ static void link_recv_cb(void *arg)
         return;
     if (rv == 0) {
         nng_msg *m = nng_aio_get_msg(l->aio);
+        const void *body = nng_msg_body(m);
+        size_t len = nng_msg_len(m);
         bridge_frame_hdr h;
         bridge_frame_err e = {0};
-        int rc = bridge_frame_decode(nng_msg_body(m), nng_msg_len(m), NULL, &h, &e);
+        int rc = bridge_frame_decode(body, len, NULL, &h, &e);
         if (rc == 0 && h.kind == BRIDGE_FRAME_ACK) {
             bridge_link_on_ack(l, &h);
             wake_tx(l->b);
+        } else if (rc == 0 && h.kind == BRIDGE_FRAME_HELLO && (h.flags & BRIDGE_HELLO_REFUSED)) {
+            bridge_atomic_inc(&l->b->hdr->peer_refusals);
+            bridge_ratelog_warn(&l->log_ack, "peer %s (%s) refused routes of this mesh: %s",
+                                l->peer, l->url, bridge_hello_reason(body, len));
         } else {
             bridge_atomic_inc(&l->b->hdr->bad_frames);
-            mesh_warn("peer %s (%s): rejected a %zu-byte frame on the ack path: %s (offset %zu)",
-                      l->peer, l->url, nng_msg_len(m),
-                      rc ? e.what : "a data frame where only acks are expected", e.offset);
+            bridge_ratelog_warn(&l->log_ack,
+                                "peer %s (%s): rejected a %zu-byte frame on the ack path: %s "
+                                "(offset %zu)",
+                                l->peer, l->url, len,
+                                rc ? e.what : "only acks and hello refusals are expected here",
+                                e.offset);
         }
         nng_msg_free(m);
     }
@@ -210,7 +220,7 @@ int bridge_alive(const bridge *b, uint64_t now_ns, uint64_t stale_ns)
     uint64_t tx = bridge_atomic_get(&b->tx_tick), rx = bridge_atomic_get(&b->rx_tick);
     int tx_ok = now_ns < tx || now_ns - tx <= stale_ns;
     int rx_ok = !b->rx_running || now_ns < rx || now_ns - rx <= stale_ns;
-    return tx_ok && rx_ok;
+    return tx_ok && rx_ok && !bridge_atomic_get(&b->failed);
 }
 
 static void links_close(bridge *b)

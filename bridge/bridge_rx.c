@@ -24,12 +24,27 @@
 #define RX_LINGER_MS  50 /* after the last acks, before the socket closes */
 
 /* The ring's own counters are the authority for what reached it: they stay
- * right even when the bridge is killed between a commit and a count. */
+ * right even when the bridge is killed between a commit and a count. The
+ * ring's drops include the sequence numbers the bridge skipped (records
+ * lost upstream or rejected, counted as gaps or rejected): DROPS is what
+ * the full ring dropped. */
 static void ring_counters(bridge_in *r, const bus_ring_stats *st)
 {
+    uint64_t skipped = bridge_word_get(&r->slot->rx_skipped);
     bridge_slot_set(r->slot, BRIDGE_C_RECEIVED, st->messages);
-    bridge_slot_set(r->slot, BRIDGE_C_DROPS, st->drops);
+    bridge_slot_set(r->slot, BRIDGE_C_DROPS, st->drops > skipped ? st->drops - skipped : 0);
     bridge_slot_set(r->slot, BRIDGE_C_BYTES, st->bytes);
+}
+
+/* Consumes n sequence numbers of the local ring, so the consumer engine
+ * sees records lost before they reached this host as a gap, exactly as if
+ * a local producer had dropped them. */
+static void ring_skip(bridge_in *r, uint64_t n)
+{
+    if (n == 0 || bus_ring_skip(r->ring, n) < 0)
+        return;
+    r->ring_next += n;
+    bridge_word_set(&r->slot->rx_skipped, bridge_word_get(&r->slot->rx_skipped) + n);
 }
 
 int bridge_in_init(bridge *b, bridge_in *r)
@@ -124,6 +139,7 @@ static void send_ack(bridge *b, bridge_in *r, uint64_t seq, uint32_t sync, uint1
 
 static void report_gap(bridge_in *r, uint64_t missing, uint64_t before)
 {
+    ring_skip(r, missing);
     bridge_slot_add(r->slot, BRIDGE_C_GAPS, missing);
     bridge_slot_add(r->slot, BRIDGE_C_GAP_EVENTS, 1);
     bridge_ratelog_warn(&r->log_gap,
@@ -167,7 +183,8 @@ static int push(bridge *b, bridge_in *r, const bridge_frame_rec *rec)
             r->ring_next++;
             return 0;
         }
-        if (rc != MESH_ETIMEDOUT) {
+        if (rc != MESH_ETIMEDOUT) { /* e.g. larger than the ring's max record */
+            ring_skip(r, 1);
             bridge_slot_add(s, BRIDGE_C_REJECTED, 1);
             bridge_ratelog_warn(&r->log_bad,
                                 "route %s -> %s: record seq %llu (%u bytes) not "
@@ -182,24 +199,44 @@ static int push(bridge *b, bridge_in *r, const bridge_frame_rec *rec)
     }
 }
 
+/* Counts a frame that claimed more missing records than BRIDGE_RX_GAP_MAX. */
+static void gap_capped(bridge_in *r, uint64_t before)
+{
+    bridge_slot_add(r->slot, BRIDGE_C_BAD_FRAMES, 1);
+    bridge_ratelog_warn(&r->log_bad,
+                        "route %s -> %s: frame claims more than %llu records missing before "
+                        "sequence %llu: counted as %llu (forged or corrupt sequence number?)",
+                        r->from, r->to, BRIDGE_RX_GAP_MAX, (unsigned long long)before,
+                        BRIDGE_RX_GAP_MAX);
+}
+
 /* Applies a frame's records in order. Records of a type the route does not
  * carry are skipped and counted (and the frame counted as bad once): the
  * rest of the frame still goes through, and the sender is not asked to
- * resend what can never be accepted. */
-static void apply_records(bridge *b, bridge_in *r, const void *body, size_t len)
+ * resend what can never be accepted. *budget: records the frame may still
+ * report missing (BRIDGE_RX_GAP_MAX per frame); rejected: the frame was
+ * already counted as bad. */
+static void apply_records(bridge *b, bridge_in *r, const void *body, size_t len, uint64_t *budget,
+                          int rejected)
 {
     size_t pos = 0;
     bridge_frame_rec rec;
-    int rejected = 0;
     while (bridge_frame_next(body, len, &pos, &rec)) {
         uint64_t missing;
         if (!bridge_rxseq_record(&r->seq, rec.seq, &missing)) {
             bridge_slot_add(r->slot, BRIDGE_C_DUPS, 1);
             continue;
         }
+        if (missing > *budget) {
+            missing = *budget;
+            if (!rejected++)
+                gap_capped(r, rec.seq);
+        }
+        *budget -= missing;
         if (missing)
             report_gap(r, missing, rec.seq);
         if (!type_ok(r, rec.type)) {
+            ring_skip(r, 1); /* the consumer sees it missing */
             bridge_slot_add(r->slot, BRIDGE_C_REJECTED, 1);
             if (!rejected++)
                 bridge_slot_add(r->slot, BRIDGE_C_BAD_FRAMES, 1);
@@ -215,16 +252,6 @@ static void apply_records(bridge *b, bridge_in *r, const void *body, size_t len)
         bridge_slot_set(r->slot, BRIDGE_C_LAST_SEQ, rec.seq);
         bridge_ackq_push(&r->ackq, r->head_pos, rec.seq);
     }
-}
-
-static void track_pipe(bridge_in *r, nng_pipe p)
-{
-    if (nng_pipe_id(p) == nng_pipe_id(r->pipe))
-        return;
-    if (nng_pipe_id(r->pipe) > 0)
-        bridge_slot_add(r->slot, BRIDGE_C_RECONNECTS, 1);
-    r->pipe = p;
-    bridge_slot_set(r->slot, BRIDGE_C_LINK_UP, 1);
 }
 
 static void nack(bridge *b, bridge_in *r, const bridge_frame_hdr *h)
@@ -248,16 +275,26 @@ static void rx_frame(bridge *b, nng_msg *m)
         reject(b, m, e.what, e.offset);
         return;
     }
+    if (h.kind == BRIDGE_FRAME_HELLO && !(h.flags & BRIDGE_HELLO_REFUSED)) {
+        bridge_rx_hello(b, m);
+        return;
+    }
     bridge_in *r = h.kind == BRIDGE_FRAME_DATA ? find_route(b, h.route) : NULL;
     if (!r) {
         reject(b, m,
                h.kind != BRIDGE_FRAME_DATA
-                   ? "an ack frame where data frames are expected"
+                   ? "an ack or hello refusal where data frames are expected"
                    : "route id matches no inbound route of this mesh (configs differ?)",
                h.kind != BRIDGE_FRAME_DATA ? 5 : 16);
         return;
     }
-    track_pipe(r, nng_msg_get_pipe(m));
+    if (nng_pipe_id(nng_msg_get_pipe(m)) != nng_pipe_id(r->pipe)) {
+        reject(b, m,
+               "data for a route this connection did not announce in an accepted hello (no "
+               "hello, refused, or held by another connection)",
+               16);
+        return;
+    }
     r->frame_ns = mesh_now_ns();
     bridge_rx_decision d;
     bridge_rxseq_frame(&r->seq, &h, r->reliable, &d);
@@ -273,10 +310,13 @@ static void rx_frame(bridge *b, nng_msg *m)
         bridge_ackq_clear(&r->ackq);
         r->acked = 0;
     }
+    uint64_t budget = BRIDGE_RX_GAP_MAX - d.gap;
+    if (d.gap_capped)
+        gap_capped(r, h.seq + 1);
     if (d.gap)
         report_gap(r, d.gap, h.seq + 1);
     bridge_word_set(&r->slot->rx_last, r->seq.last);
-    apply_records(b, r, body, len);
+    apply_records(b, r, body, len, &budget, d.gap_capped);
     bridge_slot_add(r->slot, BRIDGE_C_FRAMES, 1);
     bus_ring_stats st;
     bus_ring_stats_get(r->ring, &st);

@@ -19,6 +19,10 @@ static void rx_count_gap(bridge_rxseq *s, const bridge_frame_hdr *h, bridge_rx_d
 {
     if (h->seq > s->last) {
         d->gap = h->seq - s->last;
+        if (d->gap > BRIDGE_RX_GAP_MAX) {
+            d->gap = BRIDGE_RX_GAP_MAX;
+            d->gap_capped = 1;
+        }
         s->last = h->seq;
     }
 }

@@ -41,9 +41,17 @@ enum bridge_rx_verdict {
     BRIDGE_RX_NACK = 2,  /* discard and ask for a resend after `last` */
 };
 
+/* Most records one frame may report missing (between frames and inside it
+ * together): a forged or corrupt sequence number cannot add ~2^64 to the
+ * gap counters. A longer loss (a drop route whose peer was away for over
+ * 2^32 records) is reported as 2^32 and the frame counted as bad. */
+#define BRIDGE_RX_GAP_MAX (1ull << 32)
+
 typedef struct bridge_rx_decision {
     enum bridge_rx_verdict verdict;
-    uint64_t gap;   /* records missing between `last` and the frame's prev */
+    uint64_t gap;   /* records missing between `last` and the frame's prev,
+                     * at most BRIDGE_RX_GAP_MAX */
+    int gap_capped; /* the frame claimed more than BRIDGE_RX_GAP_MAX missing */
     int new_stream; /* the state was (re)based on this frame: no gap is known */
 } bridge_rx_decision;
 

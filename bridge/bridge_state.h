@@ -56,7 +56,11 @@ typedef struct bridge_slot {
     uint64_t pend_ring_seq; /* ... as this ring sequence number (see bridge_rx.c) */
     /* persistent send generation (BRIDGE_DIR_OUT) */
     uint64_t tx_sync;
-    uint8_t pad[384 - 3 * MESH_NAME_MAX - 16 - 8 * BRIDGE_NCOUNTERS - 48];
+    /* sequence numbers the bridge skipped in the local ring (BRIDGE_DIR_IN):
+     * records lost upstream or rejected, so the consumer sees the gap; the
+     * ring counts them as drops, the DROPS counter does not */
+    uint64_t rx_skipped;
+    uint8_t pad[384 - 3 * MESH_NAME_MAX - 16 - 8 * BRIDGE_NCOUNTERS - 56];
 } bridge_slot;
 
 /* The object: a 128-byte header, then BRIDGE_STATE_ROUTES slots. */
@@ -70,7 +74,12 @@ typedef struct bridge_state_hdr {
     uint64_t bad_frames; /* frames rejected before a route was known */
     uint64_t links_up;   /* gauge: connected peers (out) */
     int32_t pid;         /* bridge process */
-    uint8_t pad[128 - 60];
+    uint32_t reserved;
+    uint64_t hello_refused;   /* routes this receiver refused at a handshake (unknown, policy
+                               * or types differ) */
+    uint64_t route_conflicts; /* connections refused because another mesh holds the route */
+    uint64_t peer_refusals;   /* refusals this sender got from its peers */
+    uint8_t pad[128 - 88];
 } bridge_state_hdr;
 
 typedef struct bridge_state_shm {

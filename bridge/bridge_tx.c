@@ -16,6 +16,7 @@
 #define TX_IDLE_NS         100000000ull /* idle wake-up: liveness tick */
 #define TX_DRAIN_IDLE_NS   1000000ull
 #define TX_MAX_WINDOW      (8u << 20)
+#define TX_NACK_NS         50000000ull /* at most one NACK-caused rewind per route in this time */
 
 void bridge_out_init(bridge *b, bridge_out *r)
 {
@@ -28,6 +29,7 @@ void bridge_out_init(bridge *b, bridge_out *r)
     bridge_word_set(&r->slot->tx_sync, r->sync);
     r->need_sync = 1;
     r->hi_sent = bridge_slot_get(r->slot, BRIDGE_C_LAST_SEQ);
+    bridge_atomic_set(&r->hi_posted, r->hi_sent);
     /* A route that never sent or dropped anything in this state's life
      * starts at the ring's first sequence number, so records the ring or
      * the link dropped before the first frame show up as a gap. */
@@ -44,6 +46,18 @@ void bridge_out_init(bridge *b, bridge_out *r)
     r->released = rc == 0 || rc == MESH_EMSGSIZE ? rec.seq - 1 : st.next_seq - 1;
 }
 
+/* A frame on the ack path that cannot be right: counted and logged (the
+ * route is charged when known); nothing else changes. */
+static void bogus_ack(bridge_link *l, bridge_out *r, const bridge_frame_hdr *h, const char *what)
+{
+    bridge_atomic_inc(&l->b->hdr->bad_frames);
+    if (r)
+        bridge_slot_add(r->slot, BRIDGE_C_BAD_FRAMES, 1);
+    bridge_ratelog_warn(&l->log_ack, "peer %s (%s): %s %s for sequence %llu: %s: ignored", l->peer,
+                        l->url, h->flags & BRIDGE_FRAME_NACK ? "NACK" : "ack",
+                        r ? r->slot->from : "(unknown route)", (unsigned long long)h->seq, what);
+}
+
 void bridge_link_on_ack(bridge_link *l, const bridge_frame_hdr *h)
 {
     bridge *b = l->b;
@@ -53,6 +67,12 @@ void bridge_link_on_ack(bridge_link *l, const bridge_frame_hdr *h)
         bridge_out *r = b->out[i];
         if (r->link != l || r->route != h->route)
             continue;
+        /* Nothing above what went to nng was ever sent: an ack past it would
+         * free records the receiver never had. */
+        if (h->seq > bridge_atomic_get(&r->hi_posted)) {
+            bogus_ack(l, r, h, "above the highest sequence number sent");
+            return;
+        }
         pthread_mutex_lock(&l->mu);
         if (h->flags & BRIDGE_FRAME_NACK) {
             r->nack_sync = h->sync;
@@ -65,23 +85,33 @@ void bridge_link_on_ack(bridge_link *l, const bridge_frame_hdr *h)
         bridge_atomic_set(&l->acks_ready, 1);
         return;
     }
+    bogus_ack(l, NULL, h, "route id matches no outbound route on this link");
+}
+
+/* Makes a route that can no longer work visible: bridge_alive turns 0, the
+ * daemon stops heartbeating and its supervisor restarts the bridge. */
+static void route_failed(bridge *b, bridge_out *r, int rc, const char *doing)
+{
+    mesh_error("route %s -> %s: ring %s: %s while %s: route unusable; the bridge reports "
+               "itself dead so that it is restarted (records stay in the ring)",
+               r->slot->from, r->slot->to, bus_ring_name(r->ring), mesh_strerror(rc), doing);
+    r->disabled = 1;
+    bridge_atomic_set(&b->failed, 1);
 }
 
 /* Frees ring records up to and including sequence `to`, the sequence of a
- * record in the ring after r->released (an acknowledged or a sent one). */
-static void release_to(bridge_out *r, uint64_t to)
+ * record in the ring after r->released that was sent (to <= hi_sent, which
+ * the callers check). A ring that fails here is corrupt. */
+static void release_to(bridge *b, bridge_out *r, uint64_t to)
 {
     bus_ring_rec rec;
-    int rc;
+    int rc = 0;
     if (to <= r->released)
         return;
     while ((rc = bus_ring_peek(r->ring, &rec)) == 0 && rec.seq < to)
         ;
-    if (rc < 0) {
-        mesh_error("route %s -> %s: ring %s: %s while freeing sent records: route disabled",
-                   r->slot->from, r->slot->to, bus_ring_name(r->ring), mesh_strerror(rc));
-        r->disabled = 1;
-    }
+    if (rc < 0 && rc != MESH_EAGAIN)
+        route_failed(b, r, rc, "freeing sent records");
     bus_ring_release(r->ring);
     r->released = to;
 }
@@ -102,7 +132,7 @@ static void rewind_route(bridge_out *r, const char *why)
               r->slot->from, r->slot->to, why, r->sync);
 }
 
-static int take_acks(bridge_out *r)
+static int take_acks(bridge *b, bridge_out *r)
 {
     uint64_t ack = 0;
     uint32_t nack_sync = 0;
@@ -115,17 +145,30 @@ static int take_acks(bridge_out *r)
     r->ack_new = r->nack_new = 0;
     pthread_mutex_unlock(&r->link->mu);
     int work = ack_new + nack_new;
+    if (ack_new && r->reliable && ack > r->hi_sent) {
+        /* Checked against hi_posted on arrival: the frame is on its way
+         * into nng and send_pending has not counted it yet. Next pass. */
+        pthread_mutex_lock(&r->link->mu);
+        r->ack_new = 1;
+        pthread_mutex_unlock(&r->link->mu);
+        bridge_atomic_set(&r->link->acks_ready, 1);
+        ack_new = 0;
+    }
     if (ack_new && r->reliable) {
         /* The receiver acknowledges each record its consumer took: free
          * exactly those (also after a rewind cleared the window). */
         uint64_t to = 0;
         bridge_txwin_ack(&r->win, ack, &to); /* frames fully acknowledged leave the window */
-        release_to(r, ack);
+        release_to(b, r, ack);
         bridge_slot_set(r->slot, BRIDGE_C_ACKED_SEQ, ack);
     }
     /* Only a NACK for the current generation: older ones were caused by
-     * frames sent before the last rewind. */
-    if (nack_new && r->reliable && nack_sync == r->sync) {
+     * frames sent before the last rewind. At most one rewind per
+     * TX_NACK_NS: a peer repeating NACKs cannot keep the route resending. */
+    uint64_t now = mesh_now_ns();
+    if (nack_new && r->reliable && nack_sync == r->sync &&
+        (r->nack_ns == 0 || now - r->nack_ns >= TX_NACK_NS)) {
+        r->nack_ns = now;
         bridge_slot_add(r->slot, BRIDGE_C_NACKS, 1);
         rewind_route(r, "the receiver asked for a resend");
     }
@@ -190,14 +233,6 @@ static int fill_frame(bridge *b, bridge_out *r, bridge_frame_enc *e, uint64_t *r
     return 0;
 }
 
-static void frame_fail(bridge_out *r, int rc)
-{
-    mesh_error("route %s -> %s: ring %s: %s: route disabled until restart (records stay in the "
-               "ring)",
-               r->slot->from, r->slot->to, bus_ring_name(r->ring), mesh_strerror(rc));
-    r->disabled = 1;
-}
-
 /* Builds the next frame into r->pending. Returns 1 if one was built, 0 if
  * nothing is ready, or an error. */
 static int build_frame(bridge *b, bridge_out *r)
@@ -220,7 +255,7 @@ static int build_frame(bridge *b, bridge_out *r)
         }
     }
     if (rc < 0 && rc != MESH_EAGAIN && rc != MESH_EMSGSIZE)
-        frame_fail(r, rc);
+        route_failed(b, r, rc, "reading records to send");
     if (e.count == 0 || r->disabled) {
         nng_msg_free(m);
         return 0;
@@ -245,9 +280,13 @@ static int build_frame(bridge *b, bridge_out *r)
 
 /* Hands the pending frame to nng. Returns 0, MESH_EAGAIN (still pending) or
  * an error (frame discarded; a reliable route rewinds). */
-static int send_pending(bridge_out *r)
+static int send_pending(bridge *b, bridge_out *r)
 {
+    if (r->p_last > r->hi_sent) /* before nng has it: an ack may arrive at once */
+        bridge_atomic_set(&r->hi_posted, r->p_last);
     int rv = nng_sendmsg(r->link->sock, r->pending, 0);
+    if (rv != 0)
+        bridge_atomic_set(&r->hi_posted, r->hi_sent);
     if (rv == NNG_ETIMEDOUT || rv == NNG_EAGAIN)
         return MESH_EAGAIN;
     if (rv != 0) {
@@ -261,7 +300,7 @@ static int send_pending(bridge_out *r)
     if (r->reliable)
         bridge_txwin_push(&r->win, r->p_last, r->p_ring); /* room checked by window_full */
     else
-        release_to(r, r->p_last);
+        release_to(b, r, r->p_last);
     if (r->p_last > r->hi_sent)
         r->hi_sent = r->p_last;
     bridge_slot_add(r->slot, BRIDGE_C_SENT, r->p_count);
@@ -292,16 +331,18 @@ static int route_pass(bridge *b, bridge_out *r)
 {
     if (r->disabled)
         return 0;
-    int work = take_acks(r);
+    int work = take_acks(b, r);
     track_link(r);
     int up = bridge_atomic_get(&r->link->npipes) > 0;
     bridge_slot_set(r->slot, BRIDGE_C_LINK_UP, (uint64_t)up);
     if (!up)
         return work + (r->reliable ? 0 : discard(r));
+    if (!bridge_link_hello(b, r->link))
+        return work; /* the HELLO comes first on every connection */
     for (int n = 0; n < TX_FRAMES_PER_PASS && !r->disabled; n++) {
         if (!r->pending && build_frame(b, r) <= 0)
             break;
-        if (send_pending(r) == MESH_EAGAIN)
+        if (send_pending(b, r) == MESH_EAGAIN)
             break;
         work++;
     }

@@ -16,7 +16,7 @@ static mesh_config *parse(const char *yaml)
     return cfg;
 }
 
-static const char two_routes[] = "mesh: {name: t}\n"
+static const char two_routes[] = "mesh: {name: t, listen: 'tcp://0.0.0.0:7400'}\n"
                                  "engines:\n"
                                  "  - {name: md, binary: /bin/true}\n"
                                  "  - {name: feat, binary: /bin/true, depends_on: [md]}\n"

@@ -35,7 +35,7 @@ Test(frame, one_record_has_the_documented_byte_layout)
     /* 48 header + 24 record header + 3 payload padded to 8 = 80 */
     cr_assert_eq(len, 80);
     cr_assert_eq(memcmp(buf, "MBRG", 4), 0, "magic reads MBRG");
-    cr_assert_eq(buf[4], 1, "version");
+    cr_assert_eq(buf[4], 2, "version");
     cr_assert_eq(buf[5], BRIDGE_FRAME_DATA, "kind");
     cr_assert_eq(le(buf + 6, 2), 0, "flags");
     cr_assert_eq(le(buf + 8, 4), 1, "count");
@@ -219,7 +219,7 @@ Test(frame, header_corruptions_give_their_codes)
     c[0] ^= 1;
     cr_assert_eq(decode_code(c, len, NULL), MESH_EFOREIGN);
     memcpy(c, buf, len);
-    c[4] = 2;
+    c[4] = 1; /* a version-1 peer (no hello) */
     cr_assert_eq(decode_code(c, len, NULL), MESH_EVERSION);
     memcpy(c, buf, len);
     c[5] = 9;
@@ -285,4 +285,110 @@ Test(frame, ack_with_a_body_or_data_flags_is_rejected)
     buf[6] = 2;
     cr_assert_eq(decode_code(buf, len, NULL), MESH_EPROTO);
     cr_assert_eq(decode_code(NULL, 0, NULL), MESH_EPROTO);
+}
+
+/* ---- HELLO ---- */
+
+static size_t encode_hello(uint8_t *b, size_t cap)
+{
+    bridge_frame_enc e;
+    int types[] = {7, 3, 7, 5}; /* unsorted, one duplicate */
+    cr_assert_eq(bridge_hello_begin(&e, b, cap, 9, "hosta", "b"), 0);
+    cr_assert_eq(bridge_hello_add(&e, 0x1122334455667788ull, 1, types, 4), 0);
+    cr_assert_eq(bridge_hello_add(&e, 42, 0, NULL, 0), 0);
+    return bridge_hello_finish(&e);
+}
+
+Test(frame, hello_has_the_documented_byte_layout)
+{
+    uint8_t b[512];
+    size_t len = encode_hello(b, sizeof(b));
+    /* 48 header + 72 fixed + (16 + 3 x 4 = 28 -> 32) + 16 = 168 */
+    cr_assert_eq(len, 168);
+    cr_assert_eq(b[5], BRIDGE_FRAME_HELLO, "kind");
+    cr_assert_eq(le(b + 8, 4), 2, "count = routes");
+    cr_assert_eq(le(b + 12, 4), 120, "body bytes");
+    cr_assert_eq(le(b + 16, 8), 0, "route 0");
+    cr_assert_eq(le(b + 24, 8), 9, "epoch");
+    cr_assert_eq(memcmp(b + 48, "hosta\0", 6), 0, "mesh name");
+    cr_assert_eq(b[48 + 31], 0);
+    cr_assert_eq(memcmp(b + 80, "b\0", 2), 0, "peer name");
+    cr_assert_eq(le(b + 120, 8), 0x1122334455667788ull, "route id");
+    cr_assert_eq(le(b + 128, 4), 1, "policy drop");
+    cr_assert_eq(le(b + 132, 4), 3, "3 types after de-duplication");
+    cr_assert_eq(le(b + 136, 4), 3, "sorted");
+    cr_assert_eq(le(b + 140, 4), 5);
+    cr_assert_eq(le(b + 144, 4), 7);
+    cr_assert_eq(le(b + 148, 4), 0, "padding");
+    cr_assert_eq(le(b + 152, 8), 42);
+    cr_assert_eq(le(b + 164, 4), 0, "no types: any");
+    bridge_frame_hdr h;
+    cr_assert_eq(bridge_frame_decode(b, len, NULL, &h, NULL), 0);
+    cr_assert_eq(h.kind, BRIDGE_FRAME_HELLO);
+    char mesh[32], peer[32];
+    bridge_hello_names(b, len, mesh, peer);
+    cr_assert_str_eq(mesh, "hosta");
+    cr_assert_str_eq(peer, "b");
+    size_t pos = 0;
+    bridge_hello_route r;
+    cr_assert_eq(bridge_hello_next(b, len, &pos, &r), 1);
+    cr_assert_eq(r.ntypes, 3);
+    cr_assert_eq(r.types[2], 7);
+    cr_assert_eq(bridge_hello_next(b, len, &pos, &r), 1);
+    cr_assert_eq(r.id, 42);
+    cr_assert_eq(bridge_hello_next(b, len, &pos, &r), 0);
+}
+
+Test(frame, bad_hellos_are_rejected)
+{
+    uint8_t b[512], c[512];
+    size_t len = encode_hello(b, sizeof(b));
+    bridge_frame_err err;
+    memcpy(c, b, len);
+    memset(c + 48, 'x', 32); /* mesh name without its NUL */
+    cr_assert_eq(bridge_frame_decode(c, len, NULL, NULL, &err), MESH_EPROTO);
+    memcpy(c, b, len);
+    c[48] = 0; /* empty mesh name ("osta" after the NUL is not zero either) */
+    cr_assert_eq(bridge_frame_decode(c, len, NULL, NULL, &err), MESH_EPROTO);
+    memcpy(c, b, len);
+    c[140] = 2; /* types 3, 2, 7: not increasing */
+    cr_assert_eq(bridge_frame_decode(c, len, NULL, NULL, &err), MESH_EPROTO);
+    cr_assert_eq(err.offset, 140);
+    memcpy(c, b, len);
+    c[128] = 2; /* policy 2 */
+    cr_assert_eq(bridge_frame_decode(c, len, NULL, NULL, &err), MESH_EPROTO);
+    memcpy(c, b, len);
+    c[8] = 3; /* count 3, two routes */
+    cr_assert_eq(bridge_frame_decode(c, len, NULL, NULL, &err), MESH_EPROTO);
+    memcpy(c, b, len);
+    c[16] = 1; /* a hello names no route */
+    cr_assert_eq(bridge_frame_decode(c, len, NULL, NULL, &err), MESH_EPROTO);
+    memcpy(c, b, len);
+    c[132] = 33; /* more than 32 types */
+    cr_assert_eq(bridge_frame_decode(c, len, NULL, NULL, &err), MESH_EPROTO);
+    int too_many[33];
+    for (int i = 0; i < 33; i++)
+        too_many[i] = i + 1;
+    bridge_frame_enc e;
+    cr_assert_eq(bridge_hello_begin(&e, c, sizeof(c), 1, "m", ""), 0);
+    cr_assert_eq(bridge_hello_add(&e, 1, 0, too_many, 33), MESH_EINVAL);
+    cr_assert_eq(bridge_hello_add(&e, 1, 2, NULL, 0), MESH_EINVAL);
+    cr_assert_eq(bridge_hello_begin(&e, c, 48 + 71, 1, "m", ""), MESH_EINVAL);
+}
+
+Test(frame, a_refusal_carries_its_reason)
+{
+    uint8_t b[256];
+    size_t len = bridge_hello_refuse_encode(b, sizeof(b), 5, "policy differs");
+    cr_assert_eq(len, 48 + 16, "14 chars + NUL padded to 16");
+    bridge_frame_hdr h;
+    cr_assert_eq(bridge_frame_decode(b, len, NULL, &h, NULL), 0);
+    cr_assert_eq(h.flags, BRIDGE_HELLO_REFUSED);
+    cr_assert_str_eq(bridge_hello_reason(b, len), "policy differs");
+    /* cut to fit: 48 + 8 holds 7 characters and the NUL */
+    len = bridge_hello_refuse_encode(b, 56, 5, "policy differs");
+    cr_assert_eq(len, 56);
+    cr_assert_str_eq(bridge_hello_reason(b, len), "policy ");
+    b[55] = 'x'; /* no NUL */
+    cr_assert_eq(bridge_frame_decode(b, len, NULL, NULL, NULL), MESH_EPROTO);
 }

@@ -44,6 +44,24 @@ Test(rxseq, drop_route_counts_records_missing_between_frames)
     cr_assert_not(d.new_stream);
 }
 
+Test(rxseq, a_forged_sequence_number_claims_at_most_2_to_the_32_missing)
+{
+    bridge_rxseq s = {.known = 1, .epoch = 7, .last = 10};
+    bridge_rx_decision d;
+    /* prev = 2^64 - 2: without a bound, 2^64 - 12 records would be "missing" */
+    bridge_frame_hdr h = frame(7, UINT64_MAX - 1, 0, 0);
+    bridge_rxseq_frame(&s, &h, 0, &d);
+    cr_assert_eq(d.verdict, BRIDGE_RX_APPLY);
+    cr_assert_eq(d.gap, 4294967296ull, "capped at 2^32");
+    cr_assert(d.gap_capped);
+    /* exactly 2^32 missing is not capped: 10 + 2^32 */
+    bridge_rxseq t = {.known = 1, .epoch = 7, .last = 10};
+    h = frame(7, 10 + 4294967296ull, 0, 0);
+    bridge_rxseq_frame(&t, &h, 0, &d);
+    cr_assert_eq(d.gap, 4294967296ull);
+    cr_assert_not(d.gap_capped);
+}
+
 Test(rxseq, missing_records_inside_a_frame_are_counted_per_record)
 {
     bridge_rxseq s = {.known = 1, .epoch = 7, .last = 10};

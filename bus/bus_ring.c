@@ -209,6 +209,22 @@ static void ring_drop(bus_ring *r)
     bus_store_rel_64(&r->shm->drops, bus_load_64(&r->shm->drops) + 1);
 }
 
+int bus_ring_skip(bus_ring *r, uint64_t n)
+{
+    if (r->pstate != RING_P_IDLE)
+        return MESH_ESTATE;
+    if (n > UINT64_MAX / 2 - r->next_seq)
+        return MESH_EINVAL;
+    if (n == 0)
+        return 0;
+    r->next_seq += n;
+    bus_store_64(&r->shm->next_seq, r->next_seq);
+    /* Release: pairs with the acquire load of drops in bus_ring_stats_get,
+     * as in ring_drop. */
+    bus_store_rel_64(&r->shm->drops, bus_load_64(&r->shm->drops) + n);
+    return 0;
+}
+
 int bus_ring_claim_wait(bus_ring *r, size_t len, void **ptr, uint64_t timeout_ns)
 {
     int rc = bus_ring_claim(r, len, ptr);

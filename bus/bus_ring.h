@@ -159,6 +159,14 @@ void bus_ring_abort(bus_ring *r);
  * consumes a sequence number and returns BUS_RING_DROPPED at once. */
 int bus_ring_claim_wait(bus_ring *r, size_t len, void **ptr, uint64_t timeout_ns);
 
+/* Producer (idle, no open claim): consumes the next n sequence numbers
+ * without writing records and counts them in `drops`, as the DROP policy
+ * does for one message, so the consumer sees a gap of n before the next
+ * record. For relays (the nng bridge) whose upstream lost records. Returns
+ * 0, MESH_ESTATE (not an idle producer) or MESH_EINVAL (n would take the
+ * sequence past 2^63). */
+int bus_ring_skip(bus_ring *r, uint64_t n);
+
 /* Producer: copies one record in (claim + memcpy + commit, flags 0). Returns
  * as bus_ring_claim (MESH_EAGAIN when full) or bus_ring_commit. */
 int bus_ring_push(bus_ring *r, uint32_t type, const void *data, size_t len);

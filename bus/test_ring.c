@@ -1,6 +1,6 @@
 /* In-process tests for the SPSC ring: record framing and wrap at every
  * offset and length, full/empty edges, claim/commit rules, batch release,
- * drop policy and full waits, the observer. */
+ * drop policy and full waits, skipped sequence numbers, the observer. */
 #include "bus_ring.h"
 #include "mesh_error.h"
 #include "test_util.h"
@@ -279,6 +279,38 @@ Test(ring, drop_policy_counts_every_drop_and_leaves_a_sequence_gap)
     cr_assert_eq(bus_ring_push_wait(m.prod, 1, buf, 40, UINT64_MAX), 0);
     cr_assert_eq(bus_ring_pop(m.cons, &rec, buf, sizeof(buf)), 0);
     cr_assert_eq(rec.seq, 8, "seqs 5, 6, 7 were dropped: the consumer sees the gap");
+    mr_close(&m);
+}
+
+Test(ring, skip_consumes_sequence_numbers_as_drops_on_any_policy)
+{
+    mem_ring m;
+    mr_open(&m, 256, 0, BUS_RING_POLICY_WAIT);
+    uint8_t buf[40] = {0};
+    bus_ring_rec rec;
+    cr_assert_eq(bus_ring_push(m.prod, 1, buf, 8), 0); /* seq 1 */
+    cr_assert_eq(bus_ring_skip(m.prod, 5), 0);         /* seqs 2..6 lost upstream */
+    cr_assert_eq(bus_ring_skip(m.prod, 0), 0);         /* nothing */
+    cr_assert_eq(bus_ring_push(m.prod, 1, buf, 8), 0); /* seq 7 */
+    bus_ring_stats st;
+    bus_ring_stats_get(m.prod, &st);
+    cr_assert_eq(st.drops, 5);
+    cr_assert_eq(st.messages, 2);
+    cr_assert_eq(st.next_seq, 8, "2 committed + 5 skipped, first is 1");
+    cr_assert_eq(bus_ring_pop(m.cons, &rec, buf, sizeof(buf)), 0);
+    cr_assert_eq(rec.seq, 1);
+    cr_assert_eq(bus_ring_pop(m.cons, &rec, buf, sizeof(buf)), 0);
+    cr_assert_eq(rec.seq, 7, "the consumer sees the gap of 5");
+    /* only an idle producer may skip */
+    void *p;
+    cr_assert_eq(bus_ring_claim(m.prod, 8, &p), 0);
+    cr_assert_eq(bus_ring_skip(m.prod, 1), MESH_ESTATE, "claim open");
+    bus_ring_abort(m.prod);
+    cr_assert_eq(bus_ring_skip(m.cons, 1), MESH_ESTATE, "consumer handle");
+    cr_assert_eq(bus_ring_skip(m.prod, UINT64_MAX - 3), MESH_EINVAL, "sequence would wrap");
+    bus_ring_stats_get(m.prod, &st);
+    cr_assert_eq(st.next_seq, 8, "refused skips change nothing");
+    cr_assert_eq(st.drops, 5);
     mr_close(&m);
 }
 

@@ -363,6 +363,11 @@ static void check_route(mcfg_ctx *c, mcfg_route_src *s, mesh_route_cfg *r, yaml_
                  "%s to '%s' via peer: neither is a local engine; exactly one side of a peer "
                  "route must be listed in 'engines'",
                  who, r->to);
+    else if (r->to_engine >= 0 && !c->cfg->listen[0])
+        mcfg_err(c, at,
+                 "%s to '%s' via peer: an inbound off-host route needs mesh.listen (the nng "
+                 "address the peer's bridge dials, e.g. tcp://0.0.0.0:7400)",
+                 who, r->to);
 }
 
 static void expand_route(mcfg_ctx *c, mcfg_route_src *s)

@@ -581,15 +581,16 @@ Test(config, peer_referenced_but_not_defined)
 
 Test(config, remote_route_needs_exactly_one_local_side)
 {
-    static const char base[] = HEAD "engines:\n" ENGINE_A ENGINE_B                        /* 3-7 */
-                                    "peers:\n"                                            /* 8 */
-                                    "  - {name: hostb, address: 'tcp://10.0.0.2:7400'}\n" /* 9 */
-                                    "routes:\n";                                          /* 10 */
+    static const char base[] = HEAD "  listen: tcp://0.0.0.0:7400\n"                      /* 3 */
+                                    "engines:\n" ENGINE_A ENGINE_B                        /* 4-8 */
+                                    "peers:\n"                                            /* 9 */
+                                    "  - {name: hostb, address: 'tcp://10.0.0.2:7400'}\n" /* 10 */
+                                    "routes:\n";                                          /* 11 */
     char text[512];
     snprintf(text, sizeof(text), "%s  - {from: a, to: b, peer: hostb, types: [trade]}\n", base);
-    refused(text, 11, "both are local engines");
+    refused(text, 12, "both are local engines");
     snprintf(text, sizeof(text), "%s  - {from: x, to: y, peer: hostb, types: [trade]}\n", base);
-    refused(text, 11, "neither is a local engine");
+    refused(text, 12, "neither is a local engine");
     /* Either direction with one local side is fine. */
     snprintf(text, sizeof(text),
              "%s  - {from: a, to: far, peer: hostb, types: [trade]}\n"
@@ -601,6 +602,23 @@ Test(config, remote_route_needs_exactly_one_local_side)
     cr_assert_eq(cfg->routes[1].to_engine, 1);
     cr_assert_eq(cfg->routes[1].peer, 0);
     mesh_config_free(cfg);
+}
+
+Test(config, inbound_remote_route_needs_mesh_listen)
+{
+    static const char base[] = HEAD "engines:\n" ENGINE_A                          /* 3-5 */
+                                    "peers:\n"                                     /* 6 */
+                                    "  - {name: hostb, address: 'tcp://h:7400'}\n" /* 7 */
+                                    "routes:\n"                                    /* 8 */
+                                    "  - {from: a, to: far, peer: hostb, types: [trade]}\n" /* 9 */;
+    char text[512];
+    /* outbound only: no listen needed */
+    mesh_config *cfg;
+    cr_assert_eq(load(base, &cfg), 0, "%s", errbuf);
+    mesh_config_free(cfg);
+    /* line 10, the inbound route, is refused without mesh.listen */
+    snprintf(text, sizeof(text), "%s  - {from: far, to: a, peer: hostb, types: [trade]}\n", base);
+    refused(text, 10, "an inbound off-host route needs mesh.listen");
 }
 
 Test(config, empty_file_and_non_mapping_top_level)

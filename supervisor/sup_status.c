@@ -106,6 +106,71 @@ static void engine_json(sup_json *j, const sup_mesh *m, const sup_engine *e, uin
     sup_json_obj_end(j);
 }
 
+/* The bridge's shared counters (bridge/bridge_state.h), attached read-only
+ * for one request; NULL when the mesh has no off-host route or the bridge
+ * has not created them yet. The caller closes it. */
+static bridge_state *bridge_attach(const sup_mesh *m)
+{
+    bridge_state *bs = NULL;
+    for (int i = 0; i < m->cfg->nroutes; i++)
+        if (m->cfg->routes[i].peer >= 0)
+            return bridge_state_attach(&bs, m->cfg->name) == 0 ? bs : NULL;
+    return NULL;
+}
+
+/* Bridge-wide counters: frames rejected before a route was known, refused
+ * handshakes, connected peers. */
+static void bridge_hdr_json(sup_json *j, bridge_state *bs)
+{
+    bridge_state_hdr *h = bridge_state_header(bs);
+    sup_json_kuint(j, "bad_frames", bridge_word_get(&h->bad_frames));
+    sup_json_kuint(j, "hello_refused", bridge_word_get(&h->hello_refused));
+    sup_json_kuint(j, "route_conflicts", bridge_word_get(&h->route_conflicts));
+    sup_json_kuint(j, "peer_refusals", bridge_word_get(&h->peer_refusals));
+    sup_json_kuint(j, "links_up", bridge_word_get(&h->links_up));
+}
+
+/* One off-host route's counters (every counter of bridge_state.h). */
+static void bridge_slot_json(sup_json *j, const bridge_slot *sl)
+{
+    sup_json_kstr(j, "direction", sl->dir == BRIDGE_DIR_OUT ? "out" : "in");
+    for (int c = 0; c < BRIDGE_NCOUNTERS; c++)
+        sup_json_kuint(j, bridge_counter_name((enum bridge_counter)c),
+                       bridge_slot_get(sl, (enum bridge_counter)c));
+}
+
+/* "bridge": null, or the bridge-wide counters and one entry per off-host
+ * route of the config (counters null until the bridge registered it). */
+static void status_bridge_json(sup_json *j, const sup_mesh *m)
+{
+    bridge_state *bs = bridge_attach(m);
+    sup_json_key(j, "bridge");
+    if (!bs) {
+        sup_json_null(j);
+        return;
+    }
+    sup_json_obj(j);
+    bridge_hdr_json(j, bs);
+    sup_json_key(j, "routes");
+    sup_json_arr(j);
+    for (int i = 0; i < m->cfg->nroutes; i++) {
+        const mesh_route_cfg *rt = &m->cfg->routes[i];
+        if (rt->peer < 0)
+            continue;
+        const bridge_slot *sl = bridge_state_find(bs, rt->from, rt->to);
+        sup_json_obj(j);
+        sup_json_kstr(j, "from", rt->from);
+        sup_json_kstr(j, "to", rt->to);
+        sup_json_kstr(j, "peer", m->cfg->peers[rt->peer].name);
+        if (sl)
+            bridge_slot_json(j, sl);
+        sup_json_obj_end(j);
+    }
+    sup_json_arr_end(j);
+    sup_json_obj_end(j);
+    bridge_state_close(bs);
+}
+
 void sup_status_json(sup_mesh *m, sup_json *j)
 {
     uint64_t now_ms = sup_mesh_now_ms(m), now_ns = mesh_now_ns();
@@ -130,6 +195,7 @@ void sup_status_json(sup_mesh *m, sup_json *j)
         if (m->eng[s].in_use && m->eng[s].cfg_index < 0)
             engine_json(j, m, &m->eng[s], now_ms, now_ns);
     sup_json_arr_end(j);
+    status_bridge_json(j, m);
 }
 
 /* An off-host route's ring: its peer and the bridge's counters for the route
@@ -145,23 +211,21 @@ static void ring_bridge_json(sup_json *j, const mesh_config *cfg, const mesh_rou
         return;
     }
     sup_json_obj(j);
-    sup_json_kstr(j, "direction", sl->dir == BRIDGE_DIR_OUT ? "out" : "in");
-    for (int c = 0; c < BRIDGE_NCOUNTERS; c++)
-        sup_json_kuint(j, bridge_counter_name((enum bridge_counter)c),
-                       bridge_slot_get(sl, (enum bridge_counter)c));
+    bridge_slot_json(j, sl);
     sup_json_obj_end(j);
 }
 
 void sup_status_rings_json(sup_mesh *m, sup_json *j)
 {
-    /* The bridge's counters (bridge/bridge_state.h), attached read-only for
-     * this request; absent when the mesh has no bridge (yet). */
-    bridge_state *bs = NULL;
-    for (int i = 0; i < m->cfg->nroutes && !bs; i++)
-        if (m->cfg->routes[i].peer >= 0 && bridge_state_attach(&bs, m->cfg->name) != 0)
-            break;
+    bridge_state *bs = bridge_attach(m);
     sup_json_kstr(j, "mesh", m->cfg->name);
     sup_json_kuint(j, "time_ns", mesh_now_ns());
+    if (bs) { /* bridge-wide counters; per route below */
+        sup_json_key(j, "bridge");
+        sup_json_obj(j);
+        bridge_hdr_json(j, bs);
+        sup_json_obj_end(j);
+    }
     sup_json_key(j, "rings");
     sup_json_arr(j);
     for (int i = 0; i < m->rings.n; i++) {
@@ -247,6 +311,46 @@ static void prom_ring(sup_json *t, const sup_mesh *m, const sup_ring *r)
     sup_json_raw(t, line, strlen(line));
 }
 
+/* Per off-host route: the bridge's counters; bridge-wide ones once. */
+static void prom_bridge(sup_json *t, const sup_mesh *m)
+{
+    static const enum bridge_counter counters[] = {
+        BRIDGE_C_SENT,     BRIDGE_C_RECEIVED, BRIDGE_C_GAPS, BRIDGE_C_RECONNECTS, BRIDGE_C_DROPS,
+        BRIDGE_C_REJECTED, BRIDGE_C_RESENT,   BRIDGE_C_DUPS, BRIDGE_C_BAD_FRAMES, BRIDGE_C_NACKS};
+    char line[512];
+    bridge_state *bs = bridge_attach(m);
+    if (!bs)
+        return;
+    for (int i = 0; i < m->cfg->nroutes; i++) {
+        const mesh_route_cfg *rt = &m->cfg->routes[i];
+        const bridge_slot *sl = rt->peer >= 0 ? bridge_state_find(bs, rt->from, rt->to) : NULL;
+        if (!sl)
+            continue;
+        char lbl[160];
+        snprintf(lbl, sizeof(lbl), "from=\"%s\",to=\"%s\",peer=\"%s\",direction=\"%s\"", rt->from,
+                 rt->to, m->cfg->peers[rt->peer].name, sl->dir == BRIDGE_DIR_OUT ? "out" : "in");
+        for (size_t k = 0; k < sizeof(counters) / sizeof(counters[0]); k++) {
+            snprintf(line, sizeof(line), "mesh_bridge_%s_total{%s} %llu\n",
+                     bridge_counter_name(counters[k]), lbl,
+                     (unsigned long long)bridge_slot_get(sl, counters[k]));
+            sup_json_raw(t, line, strlen(line));
+        }
+        snprintf(line, sizeof(line), "mesh_bridge_link_up{%s} %llu\n", lbl,
+                 (unsigned long long)bridge_slot_get(sl, BRIDGE_C_LINK_UP));
+        sup_json_raw(t, line, strlen(line));
+    }
+    bridge_state_hdr *h = bridge_state_header(bs);
+    snprintf(line, sizeof(line),
+             "mesh_bridge_unrouted_bad_frames_total %llu\nmesh_bridge_hello_refused_total %llu\n"
+             "mesh_bridge_route_conflicts_total %llu\nmesh_bridge_peer_refusals_total %llu\n",
+             (unsigned long long)bridge_word_get(&h->bad_frames),
+             (unsigned long long)bridge_word_get(&h->hello_refused),
+             (unsigned long long)bridge_word_get(&h->route_conflicts),
+             (unsigned long long)bridge_word_get(&h->peer_refusals));
+    sup_json_raw(t, line, strlen(line));
+    bridge_state_close(bs);
+}
+
 int sup_status_prometheus(sup_mesh *m, char **out, size_t *len)
 {
     static const char head[] =
@@ -257,7 +361,16 @@ int sup_status_prometheus(sup_mesh *m, char **out, size_t *len)
         "# TYPE mesh_engine_handler_latency_seconds summary\n"
         "# TYPE mesh_ring_depth_bytes gauge\n# TYPE mesh_ring_messages_total counter\n"
         "# TYPE mesh_ring_full_waits_total counter\n# TYPE mesh_ring_drops_total counter\n"
-        "# TYPE mesh_ring_wakeups_total counter\n# TYPE mesh_ring_high_water_bytes gauge\n";
+        "# TYPE mesh_ring_wakeups_total counter\n# TYPE mesh_ring_high_water_bytes gauge\n"
+        "# TYPE mesh_bridge_sent_total counter\n# TYPE mesh_bridge_received_total counter\n"
+        "# TYPE mesh_bridge_gaps_total counter\n# TYPE mesh_bridge_reconnects_total counter\n"
+        "# TYPE mesh_bridge_drops_total counter\n# TYPE mesh_bridge_rejected_total counter\n"
+        "# TYPE mesh_bridge_resent_total counter\n# TYPE mesh_bridge_dups_total counter\n"
+        "# TYPE mesh_bridge_bad_frames_total counter\n# TYPE mesh_bridge_nacks_total counter\n"
+        "# TYPE mesh_bridge_link_up gauge\n# TYPE mesh_bridge_unrouted_bad_frames_total counter\n"
+        "# TYPE mesh_bridge_hello_refused_total counter\n"
+        "# TYPE mesh_bridge_route_conflicts_total counter\n"
+        "# TYPE mesh_bridge_peer_refusals_total counter\n";
     sup_json t; /* used as a plain growing text buffer */
     sup_json_init(&t, 8u << 20);
     sup_json_raw(&t, head, sizeof(head) - 1);
@@ -265,6 +378,7 @@ int sup_status_prometheus(sup_mesh *m, char **out, size_t *len)
         prom_engine(&t, &m->eng[m->order[k]]);
     for (int i = 0; i < m->rings.n; i++)
         prom_ring(&t, m, &m->rings.r[i]);
+    prom_bridge(&t, m);
     if (sup_json_error(&t)) {
         int rc = sup_json_error(&t);
         sup_json_free(&t);

@@ -58,6 +58,41 @@ static void print_engine(const sup_jval *e)
            sup_jval_gnum(e, "msgs_out", 0), p50, p99);
 }
 
+/* "bridge: ..." line of the bridge-wide counters (br: the "bridge" object). */
+static void bridge_totals(const sup_jval *br)
+{
+    printf("bridge: %.0f peer link(s) up, %.0f bad frame(s) before a route was known, %.0f "
+           "route(s) refused at handshakes (%.0f held by another mesh), %.0f refusal(s) from "
+           "peers\n",
+           sup_jval_gnum(br, "links_up", 0), sup_jval_gnum(br, "bad_frames", 0),
+           sup_jval_gnum(br, "hello_refused", 0), sup_jval_gnum(br, "route_conflicts", 0),
+           sup_jval_gnum(br, "peer_refusals", 0));
+}
+
+/* One row of an off-host table: the route, its peer and the bridge's
+ * counters (o: the counters object, or NULL before the bridge runs). */
+static void bridge_row(const sup_jval *r, const sup_jval *o, int *header)
+{
+    if (!(*header)++)
+        printf("\n%-28s %-10s %-3s %4s %12s %12s %8s %10s %10s %9s %10s %8s\n", "OFF-HOST ROUTE",
+               "PEER", "DIR", "LINK", "SENT", "RECEIVED", "GAPS", "RECONNECTS", "DROPS", "REJECTED",
+               "BAD FRAMES", "RESENT");
+    char route[64];
+    snprintf(route, sizeof(route), "%s -> %s", sup_jval_gstr(r, "from", "?"),
+             sup_jval_gstr(r, "to", "?"));
+    if (!o || o->type != SUP_J_OBJ || !sup_jval_get(o, "direction")) {
+        printf("%-28s %-10s (bridge not running yet)\n", route, sup_jval_gstr(r, "peer", "?"));
+        return;
+    }
+    printf("%-28s %-10s %-3s %4s %12.0f %12.0f %8.0f %10.0f %10.0f %9.0f %10.0f %8.0f\n", route,
+           sup_jval_gstr(r, "peer", "?"), sup_jval_gstr(o, "direction", "?"),
+           sup_jval_gnum(o, "link_up", 0) > 0 ? "up" : "down", sup_jval_gnum(o, "sent", 0),
+           sup_jval_gnum(o, "received", 0), sup_jval_gnum(o, "gaps", 0),
+           sup_jval_gnum(o, "reconnects", 0), sup_jval_gnum(o, "drops", 0),
+           sup_jval_gnum(o, "rejected", 0), sup_jval_gnum(o, "bad_frames", 0),
+           sup_jval_gnum(o, "resent", 0));
+}
+
 int mctl_status(const mctl *c)
 {
     char *reply = NULL;
@@ -78,6 +113,12 @@ int mctl_status(const mctl *c)
         const sup_jval *es = sup_jval_get(v, "engines");
         for (size_t i = 0; i < sup_jval_len(es); i++)
             print_engine(sup_jval_at(es, i));
+        const sup_jval *br = sup_jval_get(v, "bridge"), *rs = sup_jval_get(br, "routes");
+        int header = 0;
+        for (size_t i = 0; br && br->type == SUP_J_OBJ && i < sup_jval_len(rs); i++)
+            bridge_row(sup_jval_at(rs, i), sup_jval_at(rs, i), &header);
+        if (br && br->type == SUP_J_OBJ)
+            bridge_totals(br);
     }
     sup_jval_free(v);
     free(reply);
@@ -118,32 +159,19 @@ static void bridge_json(sup_json *j, const sup_jval *r)
     sup_json_obj_end(j);
 }
 
-/* The off-host routes' table (only when the mesh has some). */
-static void bridge_table(const sup_jval *rs)
+/* The off-host routes' table and the bridge-wide counters (only when the
+ * mesh has off-host routes). */
+static void bridge_table(const sup_jval *b)
 {
+    const sup_jval *rs = sup_jval_get(b, "rings"), *br = sup_jval_get(b, "bridge");
     int header = 0;
     for (size_t i = 0; i < sup_jval_len(rs); i++) {
-        const sup_jval *r = sup_jval_at(rs, i), *br = sup_jval_get(r, "bridge");
-        if (!sup_jval_get(r, "peer"))
-            continue;
-        if (!header++)
-            printf("\n%-28s %-10s %-3s %4s %12s %12s %8s %10s %10s %10s %8s\n", "OFF-HOST ROUTE",
-                   "PEER", "DIR", "LINK", "SENT", "RECEIVED", "GAPS", "RECONNECTS", "DROPS",
-                   "BAD FRAMES", "RESENT");
-        char route[64];
-        snprintf(route, sizeof(route), "%s -> %s", sup_jval_gstr(r, "from", "?"),
-                 sup_jval_gstr(r, "to", "?"));
-        if (!br || br->type != SUP_J_OBJ) {
-            printf("%-28s %-10s (bridge not running yet)\n", route, sup_jval_gstr(r, "peer", "?"));
-            continue;
-        }
-        printf("%-28s %-10s %-3s %4s %12.0f %12.0f %8.0f %10.0f %10.0f %10.0f %8.0f\n", route,
-               sup_jval_gstr(r, "peer", "?"), sup_jval_gstr(br, "direction", "?"),
-               sup_jval_gnum(br, "link_up", 0) > 0 ? "up" : "down", sup_jval_gnum(br, "sent", 0),
-               sup_jval_gnum(br, "received", 0), sup_jval_gnum(br, "gaps", 0),
-               sup_jval_gnum(br, "reconnects", 0), sup_jval_gnum(br, "drops", 0),
-               sup_jval_gnum(br, "bad_frames", 0), sup_jval_gnum(br, "resent", 0));
+        const sup_jval *r = sup_jval_at(rs, i);
+        if (sup_jval_get(r, "peer"))
+            bridge_row(r, sup_jval_get(r, "bridge"), &header);
     }
+    if (br && br->type == SUP_J_OBJ)
+        bridge_totals(br);
 }
 
 static void rings_json(const sup_jval *b, double dt_s)
@@ -153,6 +181,15 @@ static void rings_json(const sup_jval *b, double dt_s)
     sup_json_obj(&j);
     sup_json_kbool(&j, "ok", 1);
     sup_json_kdouble(&j, "interval_s", dt_s);
+    const sup_jval *br = sup_jval_get(b, "bridge");
+    if (br && br->type == SUP_J_OBJ) { /* bridge-wide counters, as meshd sent them */
+        sup_json_key(&j, "bridge");
+        sup_json_obj(&j);
+        for (const sup_jval *k = br->child; k; k = k->next)
+            if (k->type == SUP_J_NUM)
+                sup_json_kuint(&j, k->key, (uint64_t)k->num);
+        sup_json_obj_end(&j);
+    }
     sup_json_key(&j, "rings");
     sup_json_arr(&j);
     static const char *const nums[] = {"capacity", "depth",   "messages",   "bytes",   "full_waits",
@@ -222,7 +259,7 @@ int mctl_rings(const mctl *c, unsigned interval_ms)
                    sup_jval_gnum(r, "full_waits", 0), sup_jval_gnum(r, "drops", 0),
                    sup_jval_gnum(r, "wakeups", 0), sup_jval_gnum(r, "high_water", 0));
         }
-        bridge_table(rb);
+        bridge_table(b);
     }
     sup_jval_free(a);
     sup_jval_free(b);

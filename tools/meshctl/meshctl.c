@@ -43,7 +43,8 @@ static const struct {
                "  One line per engine: ENGINE PID STATE UPTIME RESTARTS LAST-EXIT HB-AGE\n"
                "  MSGS-IN MSGS-OUT P50 P99 (handler latency). --json prints meshd's reply as is,\n"
                "  including each engine's restart_history (exit_ms, delay_ms, spawn_ms; times\n"
-               "  in ms since meshd started).\n"},
+               "  in ms since meshd started). A mesh with off-host routes also gets the nng\n"
+               "  bridge's counters per route and bridge-wide (as in `meshctl rings`).\n"},
     {"start", "usage: meshctl start ENGINE\n  Starts ENGINE (down or failed: the failure "
               "history is forgotten).\n"},
     {"stop", "usage: meshctl stop ENGINE\n  SIGTERM (the engine drains its inputs), SIGKILL "
@@ -56,7 +57,8 @@ static const struct {
               "  full waits (producer found it full), drops, wakeups (doorbell rings),\n"
               "  high-water (largest depth seen, bytes). Off-host routes (`peer:`) get a\n"
               "  second table, the nng bridge's counters: direction, link, records sent and\n"
-              "  received, gaps, reconnects, drops, bad frames, resent (docs/MULTIHOST.md).\n"},
+              "  received, gaps, reconnects, drops, rejected, bad frames, resent, and a line\n"
+              "  of bridge-wide counters (docs/MULTIHOST.md).\n"},
     {"tail", "usage: meshctl tail TYPE [--count N] [--timeout MS]\n"
              "  Prints every TYPE message (e.g. trade, quote, bar, vpin) passing through the\n"
              "  mesh's rings as one JSON line, starting with those still queued. Read-only:\n"
