@@ -9,18 +9,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Shared layout, version 1 (see bus_ring.c for the static asserts):
- *   [0, 128)    header: magic, version, capacity, max record, policy (immutable)
- *   [128, 256)  producer line: head position, next sequence number, counters
- *   [256, 384)  consumer line: tail position, high-water depth
+/* Shared layout, version 2 (struct ring_shm in bus_ring_int.h, where a
+ * _Static_assert pins every offset below):
+ *   [0, 128)    header line, immutable after format: 0 magic u64, 8 version
+ *               u32, 12 header_bytes u32, 16 capacity u64, 24 max_record u32,
+ *               28 policy u32
+ *   [128, 256)  producer line: 128 head u64, 136 next_seq u64, 144 bytes u64,
+ *               152 full_waits u64, 160 drops u64, 168 wakeups u64,
+ *               176 producer_pid i32, 180 publish_batch u32, and the intent
+ *               record of an unfinished publish or drop (see bus_ring_open):
+ *               184 intent_head u64, 192 intent_drops u64, 200 undo_seq u64,
+ *               208 undo_bytes u64
+ *   [256, 384)  consumer line: 256 tail u64, 264 high_water u64,
+ *               272 consumer_pid i32
  *   [384, 384 + capacity)  data: records, each 8-aligned:
  *       u32 length (payload bytes), u32 type, u32 flags, u32 check, u64 seq, payload
  *       check = length ^ type ^ flags ^ seq_low32 ^ seq_high32 ^ 0x5a17c0de
  *   A padding record (type BUS_RING_TYPE_PAD, length = bytes to the end of the
  *   data area, only its first 8 bytes are written) fills the gap at wrap.
- * Positions are free-running u64 byte counts; offset = position & (capacity-1). */
+ * Positions are free-running u64 byte counts; offset = position & (capacity-1).
+ * Version 2 added the intent record (version 1 segments are refused). */
 #define BUS_RING_MAGIC        0x31474e4952485342ull /* "BSHRING1" little-endian */
-#define BUS_RING_VERSION      1u
+#define BUS_RING_VERSION      2u
 #define BUS_RING_HEADER_BYTES 384u   /* data offset inside the segment */
 #define BUS_RING_REC_HDR      24u    /* record header bytes */
 #define BUS_RING_ALIGN        8u     /* record alignment */
