@@ -99,8 +99,8 @@ static void ring_publish(bus_ring *r)
      * the next producer's attach (ring_recover) rolls next_seq and bytes back
      * to the undo values, so the sequence numbers of the never-visible
      * records are reused: no gap, no duplicate. */
-    bus_store_64(&s->undo_seq, bus_load_64(&s->next_seq));
-    bus_store_64(&s->undo_bytes, bus_load_64(&s->bytes));
+    bus_store_64(&s->undo_seq, r->pub_seq);
+    bus_store_64(&s->undo_bytes, r->pub_bytes);
     /* Release: the undo values are in memory before the intent is open.
      * Pairs with the acquire load of intent_head in ring_recover (run after
      * this process died) and in bus_ring_stats_get. */
@@ -108,6 +108,8 @@ static void ring_publish(bus_ring *r)
     /* Release: next_seq never gets ahead of an open intent (same pairs). */
     bus_store_rel_64(&s->next_seq, r->next_seq);
     bus_store_64(&s->bytes, r->bytes);
+    r->pub_seq = r->next_seq;
+    r->pub_bytes = r->bytes;
     /* Release: the headers and payloads written before are visible before the
      * new head (and head == intent_head closes the intent). Pairs with the
      * acquire loads of head in ring_reload_head (consumer), bus_ring_observe
@@ -222,14 +224,15 @@ static void ring_drop(bus_ring *r)
 {
     struct ring_shm *s = r->shm;
     uint64_t drops = bus_load_64(&s->drops) + 1;
-    bus_store_64(&s->undo_seq, bus_load_64(&s->next_seq));
-    bus_store_64(&s->undo_bytes, bus_load_64(&s->bytes));
+    bus_store_64(&s->undo_seq, r->pub_seq);
+    bus_store_64(&s->undo_bytes, r->pub_bytes);
     /* Release: undo values before the intent opens. Pairs with the acquire
      * load of intent_drops in ring_recover and bus_ring_stats_get. */
     bus_store_rel_64(&s->intent_drops, drops);
     r->next_seq++;
     /* Release: next_seq never gets ahead of an open intent (same pairs). */
     bus_store_rel_64(&s->next_seq, r->next_seq);
+    r->pub_seq = r->next_seq;
     /* Release: closes the intent (drops == intent_drops) after next_seq.
      * Pairs with the acquire load of drops in bus_ring_stats_get, which then
      * sees this next_seq too (messages never underflow). */

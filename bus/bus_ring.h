@@ -11,15 +11,15 @@
 
 /* Shared layout, version 2 (struct ring_shm in bus_ring_int.h, where a
  * _Static_assert pins every offset below):
- *   [0, 128)    header line, immutable after format: 0 magic u64, 8 version
+ *   [0, 128)    header line: immutable after format: 0 magic u64, 8 version
  *               u32, 12 header_bytes u32, 16 capacity u64, 24 max_record u32,
- *               28 policy u32
+ *               28 policy u32; then, in a 64-byte cache line of its own, the
+ *               producer's intent record of an unfinished publish or drop
+ *               (see bus_ring_open): 64 intent_head u64, 72 undo_seq u64,
+ *               80 undo_bytes u64, 88 intent_drops u64
  *   [128, 256)  producer line: 128 head u64, 136 next_seq u64, 144 bytes u64,
  *               152 full_waits u64, 160 drops u64, 168 wakeups u64,
- *               176 producer_pid i32, 180 publish_batch u32, and the intent
- *               record of an unfinished publish or drop (see bus_ring_open):
- *               184 intent_head u64, 192 intent_drops u64, 200 undo_seq u64,
- *               208 undo_bytes u64
+ *               176 producer_pid i32, 180 publish_batch u32
  *   [256, 384)  consumer line: 256 tail u64, 264 high_water u64,
  *               272 consumer_pid i32
  *   [384, 384 + capacity)  data: records, each 8-aligned:

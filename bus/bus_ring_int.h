@@ -28,14 +28,25 @@
  * memory holds no pointers. Producer and consumer lines are written by one
  * side each; tools only read. */
 struct ring_shm {
-    /* line 0: written once by bus_ring_format */
+    /* line 0, first 64 bytes: written once by bus_ring_format */
     uint64_t magic;
     uint32_t version;
     uint32_t header_bytes; /* = BUS_RING_HEADER_BYTES, the data offset */
     uint64_t capacity;
     uint32_t max_record;
     uint32_t policy;
-    uint8_t pad0[RING_LINE - 32];
+    uint8_t pad0[32];
+    /* line 0, second 64 bytes: producer-owned intent record of its open
+     * publish or drop (ring_publish, ring_drop). While head != intent_head
+     * or drops != intent_drops one is unfinished, and next_seq / bytes may
+     * be ahead of what is visible; a producer attaching then rolls them back
+     * to undo_seq / undo_bytes. A cache line of its own that no consumer
+     * reads, so these stores stay in the producer's cache. */
+    uint64_t intent_head;  /* head the open publish moves to */
+    uint64_t undo_seq;     /* next_seq before the open operation */
+    uint64_t undo_bytes;   /* bytes before the open operation */
+    uint64_t intent_drops; /* drops the open drop moves to */
+    uint8_t pad0b[32];
     /* line 1: producer-owned */
     uint64_t head;     /* end of the last committed record */
     uint64_t next_seq; /* next sequence number to assign */
@@ -45,15 +56,7 @@ struct ring_shm {
     uint64_t wakeups;
     int32_t producer_pid;
     uint32_t publish_batch; /* bytes a producer may commit before publishing head */
-    /* Intent record of the producer's open publish or drop (ring_publish,
-     * ring_drop): while head != intent_head or drops != intent_drops one is
-     * unfinished, and next_seq / bytes may be ahead of what is visible; a
-     * producer attaching then rolls them back to undo_seq / undo_bytes. */
-    uint64_t intent_head;  /* head the open publish moves to */
-    uint64_t intent_drops; /* drops the open drop moves to */
-    uint64_t undo_seq;     /* next_seq before the open operation */
-    uint64_t undo_bytes;   /* bytes before the open operation */
-    uint8_t pad1[RING_LINE - 88];
+    uint8_t pad1[RING_LINE - 56];
     /* line 2: consumer-owned */
     uint64_t tail;       /* end of the last released record */
     uint64_t high_water; /* bytes */
@@ -74,6 +77,11 @@ _Static_assert(offsetof(struct ring_shm, capacity) == 16, "header line");
 _Static_assert(offsetof(struct ring_shm, max_record) == 24, "header line");
 _Static_assert(offsetof(struct ring_shm, policy) == 28, "header line");
 _Static_assert(offsetof(struct ring_shm, pad0) == 32, "header line");
+_Static_assert(offsetof(struct ring_shm, intent_head) == 64, "intent record");
+_Static_assert(offsetof(struct ring_shm, undo_seq) == 72, "intent record");
+_Static_assert(offsetof(struct ring_shm, undo_bytes) == 80, "intent record");
+_Static_assert(offsetof(struct ring_shm, intent_drops) == 88, "intent record");
+_Static_assert(offsetof(struct ring_shm, pad0b) == 96, "intent record");
 _Static_assert(offsetof(struct ring_shm, head) == RING_LINE, "producer line");
 _Static_assert(offsetof(struct ring_shm, next_seq) == RING_LINE + 8, "producer line");
 _Static_assert(offsetof(struct ring_shm, bytes) == RING_LINE + 16, "producer line");
@@ -82,11 +90,7 @@ _Static_assert(offsetof(struct ring_shm, drops) == RING_LINE + 32, "producer lin
 _Static_assert(offsetof(struct ring_shm, wakeups) == RING_LINE + 40, "producer line");
 _Static_assert(offsetof(struct ring_shm, producer_pid) == RING_LINE + 48, "producer line");
 _Static_assert(offsetof(struct ring_shm, publish_batch) == RING_LINE + 52, "producer line");
-_Static_assert(offsetof(struct ring_shm, intent_head) == RING_LINE + 56, "producer line");
-_Static_assert(offsetof(struct ring_shm, intent_drops) == RING_LINE + 64, "producer line");
-_Static_assert(offsetof(struct ring_shm, undo_seq) == RING_LINE + 72, "producer line");
-_Static_assert(offsetof(struct ring_shm, undo_bytes) == RING_LINE + 80, "producer line");
-_Static_assert(offsetof(struct ring_shm, pad1) == RING_LINE + 88, "producer line");
+_Static_assert(offsetof(struct ring_shm, pad1) == RING_LINE + 56, "producer line");
 _Static_assert(offsetof(struct ring_shm, tail) == 2 * RING_LINE, "consumer line");
 _Static_assert(offsetof(struct ring_shm, high_water) == 2 * RING_LINE + 8, "consumer line");
 _Static_assert(offsetof(struct ring_shm, consumer_pid) == 2 * RING_LINE + 16, "consumer line");
@@ -94,7 +98,7 @@ _Static_assert(offsetof(struct ring_shm, pad2) == 2 * RING_LINE + 20, "consumer 
 /* 64-bit fields read and written whole by ck_pr (no torn values) */
 _Static_assert(offsetof(struct ring_shm, head) % 8 == 0 && offsetof(struct ring_shm, tail) % 8 == 0,
                "positions 8-aligned");
-_Static_assert(offsetof(struct ring_shm, intent_head) % 8 == 0, "intent record 8-aligned");
+_Static_assert(offsetof(struct ring_shm, intent_head) % 64 == 0, "intent record: own cache line");
 
 /* Record header, 8-aligned, followed by the payload. A padding record only
  * has len (bytes to the end of the data area) and type written. */
@@ -134,7 +138,9 @@ struct bus_ring {
     uint64_t claim_len;     /* payload bytes claimed */
     uint64_t next_seq;
     uint64_t bytes;
-    uint64_t pf_write; /* lines before this position were prefetched for writing */
+    uint64_t pub_seq;   /* next_seq as last stored in shm (the undo value) */
+    uint64_t pub_bytes; /* bytes as last stored in shm (the undo value) */
+    uint64_t pf_write;  /* lines before this position were prefetched for writing */
     bus_doorbell *db;
     /* consumer state */
     uint64_t read;       /* next record to peek */

@@ -173,8 +173,8 @@ static void ring_init_handle(bus_ring *r, void *mem, enum bus_ring_role role)
          * are done before this producer overwrites them. */
         r->tail_cache = bus_load_acq_64(&s->tail);
         bus_store_32(&s->publish_batch, 0); /* a new producer publishes every commit */
-        r->next_seq = bus_load_64(&s->next_seq);
-        r->bytes = bus_load_64(&s->bytes);
+        r->next_seq = r->pub_seq = bus_load_64(&s->next_seq);
+        r->bytes = r->pub_bytes = bus_load_64(&s->bytes);
         bus_store_32((uint32_t *)&s->producer_pid, (uint32_t)getpid());
     } else if (role == BUS_RING_CONSUMER) {
         /* Relaxed: tail is the consumer's own field; head is loaded with

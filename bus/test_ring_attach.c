@@ -11,21 +11,21 @@
 #include <sys/stat.h>
 
 /* Shared header fields, at the offsets the layout comment in bus_ring.h
- * gives: magic 0, version 8, capacity 16, max_record 24, policy 28, head 128,
- * next_seq 136, bytes 144, drops 160, the intent record at 184..215, tail
- * 256. */
+ * gives: magic 0, version 8, capacity 16, max_record 24, policy 28,
+ * intent_head 64, undo_seq 72, undo_bytes 80, intent_drops 88, head 128,
+ * next_seq 136, bytes 144, drops 160, tail 256. */
 #define OFF_MAGIC        0
 #define OFF_VERSION      8
 #define OFF_CAP          16
 #define OFF_MAXREC       24
+#define OFF_INTENT_HEAD  64
+#define OFF_UNDO_SEQ     72
+#define OFF_UNDO_BYTES   80
+#define OFF_INTENT_DROPS 88
 #define OFF_HEAD         128
 #define OFF_NEXT_SEQ     136
 #define OFF_BYTES        144
 #define OFF_DROPS        160
-#define OFF_INTENT_HEAD  184
-#define OFF_INTENT_DROPS 192
-#define OFF_UNDO_SEQ     200
-#define OFF_UNDO_BYTES   208
 #define OFF_TAIL         256
 #define OFF_DATA         384
 
