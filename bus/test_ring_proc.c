@@ -360,6 +360,7 @@ struct chaos {
     uint64_t n;
     uint64_t maxseq;        /* highest seq delivered so far (progress) */
     uint64_t psum;          /* producer's fold of the record hashes */
+    uint64_t allow;         /* the producer stops after this seq until it grows */
     uint32_t producer_done; /* the producer committed record n */
     struct chaos_inc inc[CHAOS_KILLS + 1];
     uint64_t *hash; /* [n + 1]: hash of the record delivered with each seq */
@@ -381,7 +382,8 @@ static uint64_t fold(uint64_t acc, uint64_t h)
 /* Producer: records 1..n in bursts of 1..1500 with pauses of 0.2..2 ms in
  * between, so that the consumer both streams and sleeps on its doorbell;
  * publishing every 4 KiB, so that the consumer peeks runs of records and
- * releases in the middle of them. */
+ * releases in the middle of them. It never runs past ks->allow, so that the
+ * stream cannot end before the test has done its kills. */
 static int produce_paced(struct chaos *ks, uint64_t seed)
 {
     bus_ring *r;
@@ -395,6 +397,11 @@ static int produce_paced(struct chaos *ks, uint64_t seed)
         return 54;
     uint64_t rnd = seed ^ 0x5bd1e995u, acc = 0, burst = 0;
     for (uint64_t seq = 1; seq <= ks->n; seq++) {
+        if (seq > ck_pr_load_64(&ks->allow)) {
+            bus_ring_flush(r);
+            while (seq > ck_pr_load_64(&ks->allow))
+                tu_sleep_us(100);
+        }
         if (burst-- == 0) {
             bus_ring_flush(r);
             tu_sleep_us(200 + (unsigned)(tu_rand(&rnd) % 1800));
@@ -520,11 +527,13 @@ static void chaos_check(struct chaos *ks, unsigned k, uint64_t *lo, uint64_t *hi
 
 /* Waits (bounded) until the consumer delivered up to `target`, and then
  * until it is asleep in FUTEX_WAIT (`asleep`) or busy delivering records
- * (not `asleep`: its progress moved between two looks). Returns 1 if it
+ * (not `asleep`: its progress moved between two looks, or, if this process
+ * looked too late, it has taken all the producer may send). Returns 1 if it
  * returned with the consumer asleep. */
 static int chaos_await(struct chaos *ks, bus_ctl *ctl, pid_t pid, uint64_t target, int asleep,
                        uint64_t seed)
 {
+    uint64_t allow = ck_pr_load_64(&ks->allow);
     bus_ctl_snapshot snap;
     char state = '?';
     unsigned long long ticks;
@@ -533,7 +542,7 @@ static int chaos_await(struct chaos *ks, bus_ctl *ctl, pid_t pid, uint64_t targe
         bus_ctl_snapshot_get(ctl, &snap);
         int zz = snap.doorbell_sleeping && tu_proc_stat(pid, &state, &ticks) == 0 && state == 'S';
         uint64_t now = ck_pr_load_64(&ks->maxseq);
-        if (now >= target && (asleep ? zz : now != seen && seen >= target))
+        if (now >= target && (asleep ? zz : (now != seen && seen >= target) || now >= allow))
             return zz;
         seen = now;
         tu_sleep_us(asleep ? 100 : 10);
@@ -556,6 +565,7 @@ Test(proc, consumer_killed_at_random_times_across_restarts_loses_nothing)
     struct chaos *ks = tu_shared(sizeof(*ks));
     cr_assert_not_null(ks);
     ks->n = n;
+    ks->allow = n / (CHAOS_KILLS + 2);
     ks->hash = tu_shared((n + 1) * sizeof(uint64_t));
     ks->seen = tu_shared(n + 1);
     cr_assert(ks->hash != NULL && ks->seen != NULL);
@@ -576,6 +586,7 @@ Test(proc, consumer_killed_at_random_times_across_restarts_loses_nothing)
          * seen delivering past a random point of the stream. */
         unsigned mode = (mode0 + k) % 3;
         uint64_t target = (k + 1) * step + tu_rand(&rnd) % step;
+        ck_pr_store_64(&ks->allow, target + step); /* < n: (k + 3) * step at most */
         if (mode == 0) {
             for (unsigned i = 0; !ck_pr_load_32(&ks->inc[k].attached) && i < 600000; i++)
                 tu_sleep_us(100);
@@ -593,6 +604,7 @@ Test(proc, consumer_killed_at_random_times_across_restarts_loses_nothing)
                      st, ks->inc[k].fail);
         chaos_check(ks, k, &lo, &hi, seed);
     }
+    ck_pr_store_64(&ks->allow, n);
     pid_t c = live[1] = fork();
     if (c == 0)
         _exit(chaos_consume(ks, CHAOS_KILLS, 1));
