@@ -146,7 +146,10 @@ static int ring_recover(struct ring_shm *s, const char *name)
               (unsigned long long)bytes, (unsigned long long)ubytes);
     bus_store_64(&s->next_seq, useq);
     bus_store_64(&s->bytes, ubytes);
-    /* Closes the intent last: killed in here, the next attach redoes this. */
+    /* Closes the intent last: killed in here, the next attach redoes this.
+     * Release: pairs with the acquire loads of intent_drops / intent_head in
+     * bus_ring_stats_get: a tool that sees the intent closed sees the
+     * rolled-back next_seq and bytes. */
     bus_store_rel_64(&s->intent_drops, drops);
     bus_store_rel_64(&s->intent_head, head);
     return 0;
@@ -379,6 +382,8 @@ int bus_ring_observe(const bus_ring *r, uint64_t *cursor, bus_ring_rec *rec, voi
         }
         struct ring_rec h;
         ring_copy_hdr(r, pos & r->mask, &h);
+        /* Compiler barrier: validate this one copy, never a re-read of
+         * memory the producer may be overwriting (ring_intact re-checks). */
         ck_pr_barrier();
         const char *why = (pos & (BUS_RING_ALIGN - 1)) != 0 || head - pos > r->cap
                               ? "observer cursor is not a record position"
