@@ -74,9 +74,9 @@ typedef struct bus_ring_stats {
     uint64_t head;       /* producer position (bytes, free-running) */
     uint64_t tail;       /* consumer released position */
     uint64_t depth;      /* head - tail, bytes waiting */
-    uint64_t next_seq;   /* sequence number of the next message (first is 1) */
-    uint64_t messages;   /* records committed */
-    uint64_t bytes;      /* payload bytes committed */
+    uint64_t next_seq;   /* sequence number the next visible message gets (first is 1) */
+    uint64_t messages;   /* records published (visible to the consumer) */
+    uint64_t bytes;      /* payload bytes of those records */
     uint64_t full_waits; /* times a waiting producer found the ring full */
     uint64_t wakeups;    /* times the producer rang the consumer's doorbell */
     uint64_t drops;      /* messages dropped (DROP policy) */
@@ -101,8 +101,12 @@ int bus_ring_format(void *mem, size_t len, uint64_t capacity, uint32_t max_recor
 
 /* Opens a handle over formatted memory (same process or a mapping of a shm
  * object). Validates magic (MESH_EFOREIGN), version (MESH_EVERSION), sizes and
- * positions (MESH_ECORRUPT, reason logged). The caller keeps owning mem and
- * must keep it mapped until bus_ring_close. */
+ * positions (MESH_ECORRUPT, reason logged). A producer also finishes the
+ * intent record a producer killed inside a publish or drop left open: it
+ * rolls next_seq and bytes back to before it (logged), so the unpublished
+ * sequence numbers are reused; an intent record no producer could have left
+ * is MESH_ECORRUPT. The caller keeps owning mem and must keep it mapped until
+ * bus_ring_close. */
 int bus_ring_open_mem(bus_ring **out, void *mem, size_t len, enum bus_ring_role role);
 
 /* Supervisor side: creates the shm object `shm_name` (O_EXCL: MESH_EEXIST if
