@@ -163,6 +163,9 @@ static int attach_ctl(daemon_state *d)
                    shm, mesh_strerror(rc));
         return rc;
     }
+    /* The send thread will sleep on this doorbell: clear a `sleeping` flag a
+     * killed predecessor left set (producers would ring on every commit). */
+    bus_doorbell_reset(bus_ctl_doorbell(d->ctl));
     bus_ctl_set_pid(d->ctl, (int32_t)getpid());
     bus_ctl_set_state(d->ctl, BUS_CTL_STATE_STARTING);
     bus_ctl_set_ready(d->ctl, 0);

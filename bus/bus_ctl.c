@@ -1,5 +1,9 @@
 /* Engine control blocks in shared memory: layout, create/attach with
- * validation, single-writer field updates and a reader's snapshot. */
+ * validation, single-writer field updates and a reader's snapshot. Every
+ * field has one writer and is stored and loaded whole with relaxed ck_pr
+ * atomics: readers see each value intact, with no ordering between fields
+ * (nothing is published through them), so no release/acquire pairs here; the
+ * doorbell's ordering is bus_wait.c's. */
 #include "bus_ctl.h"
 #include "bus_atomic.h"
 #include "bus_shm.h"
@@ -38,17 +42,33 @@ struct ctl_shm {
     mesh_hist latency;
 };
 
+/* Every field at a fixed offset: the shared-memory ABI of BUS_CTL_VERSION
+ * (the doorbell's own layout is asserted in bus_wait.c). */
+_Static_assert(_Alignof(struct ctl_shm) == 8, "ctl alignment");
+_Static_assert(offsetof(struct ctl_shm, magic) == 0, "ctl header line");
+_Static_assert(offsetof(struct ctl_shm, version) == 8, "ctl header line");
+_Static_assert(offsetof(struct ctl_shm, size_bytes) == 12, "ctl header line");
+_Static_assert(offsetof(struct ctl_shm, created_ns) == 16, "ctl header line");
+_Static_assert(offsetof(struct ctl_shm, pad0) == 24, "ctl header line");
 _Static_assert(offsetof(struct ctl_shm, doorbell) == CTL_LINE, "ctl doorbell line");
+_Static_assert(sizeof(bus_doorbell) == CTL_LINE, "doorbell fills its line");
 _Static_assert(offsetof(struct ctl_shm, generation) == 2 * CTL_LINE, "ctl supervisor line");
+_Static_assert(offsetof(struct ctl_shm, pad2) == 2 * CTL_LINE + 8, "ctl supervisor line");
 _Static_assert(offsetof(struct ctl_shm, pid) == 3 * CTL_LINE, "ctl engine line");
+_Static_assert(offsetof(struct ctl_shm, state) == 3 * CTL_LINE + 4, "ctl engine line");
+_Static_assert(offsetof(struct ctl_shm, ready) == 3 * CTL_LINE + 8, "ctl engine line");
+_Static_assert(offsetof(struct ctl_shm, pad3a) == 3 * CTL_LINE + 12, "ctl engine line");
 _Static_assert(offsetof(struct ctl_shm, heartbeat_ns) == 3 * CTL_LINE + 16, "ctl engine line");
 _Static_assert(offsetof(struct ctl_shm, counters) == 3 * CTL_LINE + 24, "ctl engine line");
+_Static_assert(offsetof(struct ctl_shm, pad3) == 3 * CTL_LINE + 24 + 8 * BUS_CTL_NCOUNTERS,
+               "ctl engine line");
 _Static_assert(offsetof(struct ctl_shm, last_seq) == 4 * CTL_LINE, "ctl slots offset");
 _Static_assert(offsetof(struct ctl_shm, latency) == 4 * CTL_LINE + 8 * BUS_CTL_SLOTS,
                "ctl histogram offset");
 _Static_assert(sizeof(struct ctl_shm) == 4 * CTL_LINE + 8 * BUS_CTL_SLOTS + sizeof(mesh_hist),
                "ctl size");
 _Static_assert(sizeof(mesh_hist) == 8 * (4 + MESH_HIST_BUCKETS), "mesh_hist is pointer-free");
+_Static_assert(_Alignof(mesh_hist) <= 8, "mesh_hist needs no more than 8-byte alignment");
 
 struct bus_ctl {
     struct ctl_shm *shm;

@@ -94,13 +94,26 @@ static inline void ring_prefetch_read(bus_ring *r)
 static void ring_publish(bus_ring *r)
 {
     struct ring_shm *s = r->shm;
-    /* next_seq before head: a producer killed in between leaves a gap in the
-     * sequence (never a duplicate) and no lost record. */
-    bus_store_64(&s->next_seq, r->next_seq);
+    /* Intent record first (undo values, then intent_head opens it): a
+     * producer killed before the head store leaves head != intent_head, and
+     * the next producer's attach (ring_recover) rolls next_seq and bytes back
+     * to the undo values, so the sequence numbers of the never-visible
+     * records are reused: no gap, no duplicate. */
+    bus_store_64(&s->undo_seq, r->pub_seq);
+    bus_store_64(&s->undo_bytes, r->pub_bytes);
+    /* Release: the undo values are in memory before the intent is open.
+     * Pairs with the acquire load of intent_head in ring_recover (run after
+     * this process died) and in bus_ring_stats_get. */
+    bus_store_rel_64(&s->intent_head, r->head);
+    /* Release: next_seq never gets ahead of an open intent (same pairs). */
+    bus_store_rel_64(&s->next_seq, r->next_seq);
     bus_store_64(&s->bytes, r->bytes);
+    r->pub_seq = r->next_seq;
+    r->pub_bytes = r->bytes;
     /* Release: the headers and payloads written before are visible before the
-     * new head. Pairs with the acquire load of head in ring_reload_head
-     * (consumer), bus_ring_observe and bus_ring_stats_get (tools). */
+     * new head (and head == intent_head closes the intent). Pairs with the
+     * acquire loads of head in ring_reload_head (consumer), bus_ring_observe
+     * and ring_intact (observer) and bus_ring_stats_get (tools). */
     bus_store_rel_64(&s->head, r->head);
     r->published = r->head;
     if (r->db != NULL && bus_doorbell_notify(r->db))
@@ -124,7 +137,11 @@ int bus_ring_set_publish_batch(bus_ring *r, uint32_t bytes)
         return MESH_EINVAL;
     bus_ring_flush(r);
     /* Observers must see the batch (how far past head the producer may be
-     * writing) before this producer starts deferring: store, then full fence. */
+     * writing) before this producer starts deferring: store, then full fence
+     * before any record is written under the new batch. Pairs with the load
+     * fence in ring_intact: an observer whose copy of a record read bytes
+     * written after this fence then loads publish_batch (ring_write_guard)
+     * and sees the new batch. */
     bus_store_32(&r->shm->publish_batch, bytes);
     bus_fence_full();
     r->publish_batch = bytes;
@@ -199,14 +216,27 @@ void bus_ring_abort(bus_ring *r)
 }
 
 /* DROP policy: counts the message and consumes its sequence number so the
- * consumer sees the gap. */
+ * consumer sees the gap. The claim that failed published everything, so
+ * head is final here; the intent record (as in ring_publish, opened by
+ * intent_drops) makes a producer killed between the next_seq and drops
+ * stores leave neither a gap nor a count (ring_recover rolls next_seq back). */
 static void ring_drop(bus_ring *r)
 {
+    struct ring_shm *s = r->shm;
+    uint64_t drops = bus_load_64(&s->drops) + 1;
+    bus_store_64(&s->undo_seq, r->pub_seq);
+    bus_store_64(&s->undo_bytes, r->pub_bytes);
+    /* Release: undo values before the intent opens. Pairs with the acquire
+     * load of intent_drops in ring_recover and bus_ring_stats_get. */
+    bus_store_rel_64(&s->intent_drops, drops);
     r->next_seq++;
-    bus_store_64(&r->shm->next_seq, r->next_seq);
-    /* Release: pairs with the acquire load of drops in bus_ring_stats_get,
-     * which then sees this next_seq too (messages never underflow). */
-    bus_store_rel_64(&r->shm->drops, bus_load_64(&r->shm->drops) + 1);
+    /* Release: next_seq never gets ahead of an open intent (same pairs). */
+    bus_store_rel_64(&s->next_seq, r->next_seq);
+    r->pub_seq = r->next_seq;
+    /* Release: closes the intent (drops == intent_drops) after next_seq.
+     * Pairs with the acquire load of drops in bus_ring_stats_get, which then
+     * sees this next_seq too (messages never underflow). */
+    bus_store_rel_64(&s->drops, drops);
 }
 
 int bus_ring_skip(bus_ring *r, uint64_t n)
@@ -278,7 +308,7 @@ int bus_ring_push_wait(bus_ring *r, uint32_t type, const void *data, size_t len,
 /* Consumer: reloads the producer's head; tracks the high-water depth. */
 static int ring_reload_head(bus_ring *r)
 {
-    /* Acquire: pairs with the release store of head in bus_ring_commit, so
+    /* Acquire: pairs with the release store of head in ring_publish, so
      * the record bytes are read only after they were published. */
     uint64_t h = bus_load_acq_64(&r->shm->head);
     if ((h & (BUS_RING_ALIGN - 1)) != 0)
@@ -293,7 +323,7 @@ static int ring_reload_head(bus_ring *r)
     uint64_t depth = h - r->released;
     if (depth > r->high_water) {
         r->high_water = depth;
-        bus_store_64(&r->shm->high_water, depth);
+        bus_store_64(&r->shm->high_water, depth); /* relaxed: a counter for tools */
     }
     return 0;
 }
@@ -352,8 +382,10 @@ void bus_ring_release(bus_ring *r)
         return;
     r->released = r->read;
     /* Release: our reads of every record before `read` finish before the
-     * producer may reuse the space. Pairs with the acquire load of tail in
-     * ring_reload_tail. */
+     * producer may reuse the space. Pairs with the acquire loads of tail in
+     * ring_reload_tail and at producer attach (ring_init_handle); observers'
+     * acquire loads (ring_intact, bus_ring_observe, bus_ring_stats_get) only
+     * use it as a position. */
     bus_store_rel_64(&r->shm->tail, r->read);
 }
 

@@ -9,18 +9,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Shared layout, version 1 (see bus_ring.c for the static asserts):
- *   [0, 128)    header: magic, version, capacity, max record, policy (immutable)
- *   [128, 256)  producer line: head position, next sequence number, counters
- *   [256, 384)  consumer line: tail position, high-water depth
+/* Shared layout, version 2 (struct ring_shm in bus_ring_int.h, where a
+ * _Static_assert pins every offset below):
+ *   [0, 128)    header line: immutable after format: 0 magic u64, 8 version
+ *               u32, 12 header_bytes u32, 16 capacity u64, 24 max_record u32,
+ *               28 policy u32; then, in a 64-byte cache line of its own, the
+ *               producer's intent record of an unfinished publish or drop
+ *               (see bus_ring_open): 64 intent_head u64, 72 undo_seq u64,
+ *               80 undo_bytes u64, 88 intent_drops u64
+ *   [128, 256)  producer line: 128 head u64, 136 next_seq u64, 144 bytes u64,
+ *               152 full_waits u64, 160 drops u64, 168 wakeups u64,
+ *               176 producer_pid i32, 180 publish_batch u32
+ *   [256, 384)  consumer line: 256 tail u64, 264 high_water u64,
+ *               272 consumer_pid i32
  *   [384, 384 + capacity)  data: records, each 8-aligned:
  *       u32 length (payload bytes), u32 type, u32 flags, u32 check, u64 seq, payload
  *       check = length ^ type ^ flags ^ seq_low32 ^ seq_high32 ^ 0x5a17c0de
  *   A padding record (type BUS_RING_TYPE_PAD, length = bytes to the end of the
  *   data area, only its first 8 bytes are written) fills the gap at wrap.
- * Positions are free-running u64 byte counts; offset = position & (capacity-1). */
+ * Positions are free-running u64 byte counts; offset = position & (capacity-1).
+ * Version 2 added the intent record (version 1 segments are refused). */
 #define BUS_RING_MAGIC        0x31474e4952485342ull /* "BSHRING1" little-endian */
-#define BUS_RING_VERSION      1u
+#define BUS_RING_VERSION      2u
 #define BUS_RING_HEADER_BYTES 384u   /* data offset inside the segment */
 #define BUS_RING_REC_HDR      24u    /* record header bytes */
 #define BUS_RING_ALIGN        8u     /* record alignment */
@@ -64,9 +74,9 @@ typedef struct bus_ring_stats {
     uint64_t head;       /* producer position (bytes, free-running) */
     uint64_t tail;       /* consumer released position */
     uint64_t depth;      /* head - tail, bytes waiting */
-    uint64_t next_seq;   /* sequence number of the next message (first is 1) */
-    uint64_t messages;   /* records committed */
-    uint64_t bytes;      /* payload bytes committed */
+    uint64_t next_seq;   /* sequence number the next visible message gets (first is 1) */
+    uint64_t messages;   /* records published (visible to the consumer) */
+    uint64_t bytes;      /* payload bytes of those records */
     uint64_t full_waits; /* times a waiting producer found the ring full */
     uint64_t wakeups;    /* times the producer rang the consumer's doorbell */
     uint64_t drops;      /* messages dropped (DROP policy) */
@@ -91,8 +101,12 @@ int bus_ring_format(void *mem, size_t len, uint64_t capacity, uint32_t max_recor
 
 /* Opens a handle over formatted memory (same process or a mapping of a shm
  * object). Validates magic (MESH_EFOREIGN), version (MESH_EVERSION), sizes and
- * positions (MESH_ECORRUPT, reason logged). The caller keeps owning mem and
- * must keep it mapped until bus_ring_close. */
+ * positions (MESH_ECORRUPT, reason logged). A producer also finishes the
+ * intent record a producer killed inside a publish or drop left open: it
+ * rolls next_seq and bytes back to before it (logged), so the unpublished
+ * sequence numbers are reused; an intent record no producer could have left
+ * is MESH_ECORRUPT. The caller keeps owning mem and must keep it mapped until
+ * bus_ring_close. */
 int bus_ring_open_mem(bus_ring **out, void *mem, size_t len, enum bus_ring_role role);
 
 /* Supervisor side: creates the shm object `shm_name` (O_EXCL: MESH_EEXIST if

@@ -101,6 +101,60 @@ static int ring_validate(const void *mem, size_t len, const char *name)
     return 0;
 }
 
+/* Producer attach: finishes the intent record (ring_publish, ring_drop) of a
+ * producer killed between opening it and storing head (or drops). Nothing of
+ * that operation became visible, so next_seq and bytes go back to their undo
+ * values and this producer reuses those sequence numbers: a WAIT ring never
+ * shows a gap, and every gap on a DROP ring is a counted drop. Returns 0, or
+ * MESH_ECORRUPT (logged) for an intent record no producer could have left.
+ * Runs before this producer writes anything; no other producer is attached. */
+static int ring_recover(struct ring_shm *s, const char *name)
+{
+    /* Acquire: pairs with the release stores of intent_head (ring_publish)
+     * and intent_drops (ring_drop): the undo values loaded below are the ones
+     * the dead producer stored before it opened the intent. */
+    uint64_t ih = bus_load_acq_64(&s->intent_head), id = bus_load_acq_64(&s->intent_drops);
+    uint64_t head = bus_load_64(&s->head), drops = bus_load_64(&s->drops);
+    if (ih == head && id == drops)
+        return 0;
+    uint64_t seq = bus_load_64(&s->next_seq), useq = bus_load_64(&s->undo_seq);
+    uint64_t bytes = bus_load_64(&s->bytes), ubytes = bus_load_64(&s->undo_bytes);
+    int publish = ih != head;
+    const char *why = NULL;
+    if (publish && id != drops)
+        why = "both a publish and a drop are open";
+    else if (publish && (ih < head || ih - head > s->capacity || (ih & (BUS_RING_ALIGN - 1)) != 0))
+        why = "intent_head is not an 8-aligned position at most capacity ahead of head";
+    else if (!publish && id != drops + 1)
+        why = "intent_drops is not drops + 1";
+    else if (useq == 0 || useq > seq)
+        why = "undo_seq is 0 or ahead of next_seq";
+    else if (ubytes > bytes)
+        why = "undo_bytes is ahead of bytes";
+    if (why != NULL) {
+        mesh_warn("bus_ring %s: corrupt intent record: %s (head %llu, intent_head %llu, drops "
+                  "%llu, intent_drops %llu, next_seq %llu, undo_seq %llu)",
+                  name, why, (unsigned long long)head, (unsigned long long)ih,
+                  (unsigned long long)drops, (unsigned long long)id, (unsigned long long)seq,
+                  (unsigned long long)useq);
+        return MESH_ECORRUPT;
+    }
+    mesh_warn("bus_ring %s: the previous producer died inside a %s; nothing of it became "
+              "visible: next_seq %llu -> %llu, bytes %llu -> %llu (those sequence numbers are "
+              "reused)",
+              name, publish ? "publish" : "drop", (unsigned long long)seq, (unsigned long long)useq,
+              (unsigned long long)bytes, (unsigned long long)ubytes);
+    bus_store_64(&s->next_seq, useq);
+    bus_store_64(&s->bytes, ubytes);
+    /* Closes the intent last: killed in here, the next attach redoes this.
+     * Release: pairs with the acquire loads of intent_drops / intent_head in
+     * bus_ring_stats_get: a tool that sees the intent closed sees the
+     * rolled-back next_seq and bytes. */
+    bus_store_rel_64(&s->intent_drops, drops);
+    bus_store_rel_64(&s->intent_head, head);
+    return 0;
+}
+
 /* Fills the handle from a validated segment; writes the role's pid unless
  * it is an observer (whose mapping may be read-only). */
 static void ring_init_handle(bus_ring *r, void *mem, enum bus_ring_role role)
@@ -117,12 +171,17 @@ static void ring_init_handle(bus_ring *r, void *mem, enum bus_ring_role role)
     if (role == BUS_RING_PRODUCER) {
         r->pstate = RING_P_IDLE;
         r->head = r->published = bus_load_64(&s->head);
+        /* Acquire: pairs with the release store of tail in bus_ring_release
+         * (by any consumer incarnation): its reads of the records it freed
+         * are done before this producer overwrites them. */
         r->tail_cache = bus_load_acq_64(&s->tail);
         bus_store_32(&s->publish_batch, 0); /* a new producer publishes every commit */
-        r->next_seq = bus_load_64(&s->next_seq);
-        r->bytes = bus_load_64(&s->bytes);
+        r->next_seq = r->pub_seq = bus_load_64(&s->next_seq);
+        r->bytes = r->pub_bytes = bus_load_64(&s->bytes);
         bus_store_32((uint32_t *)&s->producer_pid, (uint32_t)getpid());
     } else if (role == BUS_RING_CONSUMER) {
+        /* Relaxed: tail is the consumer's own field; head is loaded with
+         * acquire by the first ring_reload_head. */
         r->read = r->released = r->head_cache = bus_load_64(&s->tail);
         r->high_water = bus_load_64(&s->high_water);
         bus_store_32((uint32_t *)&s->consumer_pid, (uint32_t)getpid());
@@ -140,6 +199,8 @@ int bus_ring_open_mem(bus_ring **out, void *mem, size_t len, enum bus_ring_role 
         !ring_role_ok(role))
         return MESH_EINVAL;
     int rc = ring_validate(mem, len, "mem");
+    if (rc == 0 && role == BUS_RING_PRODUCER)
+        rc = ring_recover(mem, "mem");
     if (rc < 0)
         return rc;
     bus_ring *r = calloc(1, sizeof(*r));
@@ -178,6 +239,8 @@ int bus_ring_open(bus_ring **out, const char *shm_name, enum bus_ring_role role)
     if (rc < 0)
         return rc;
     rc = ring_validate(bus_shm_base(seg), bus_shm_size(seg), shm_name);
+    if (rc == 0 && role == BUS_RING_PRODUCER)
+        rc = ring_recover(bus_shm_base(seg), shm_name);
     if (rc < 0)
         goto fail_seg;
     bus_ring *r = calloc(1, sizeof(*r));
@@ -235,15 +298,25 @@ int bus_ring_stats_get(const bus_ring *r, bus_ring_stats *st)
     st->capacity = r->cap;
     st->max_record = r->max_record;
     st->policy = r->policy;
-    /* tail first: head only grows, so head >= tail holds for the pair. */
+    /* tail first: head only grows, so head >= tail holds for the pair. The
+     * acquires keep each later load after the earlier one; tail pairs with
+     * the release store in bus_ring_release, head with the one in
+     * ring_publish (the counters loaded below are at least that new). */
     st->tail = bus_load_acq_64(&s->tail);
     st->head = bus_load_acq_64(&s->head);
     st->depth = st->head >= st->tail ? st->head - st->tail : 0;
     /* drops before next_seq: pairs with the release store in ring_drop */
     st->drops = bus_load_acq_64(&s->drops);
-    st->next_seq = bus_load_64(&s->next_seq);
+    /* A publish or drop under way, or left open by a dead producer, counts
+     * as not done yet, as ring_recover will roll it back: then the undo
+     * values. Acquire: pairs with the release stores of intent_head
+     * (ring_publish) and intent_drops (ring_drop), so the undo values read
+     * are the ones stored before that intent opened. */
+    uint64_t ih = bus_load_acq_64(&s->intent_head), id = bus_load_acq_64(&s->intent_drops);
+    int open = ih != st->head || id != st->drops;
+    st->next_seq = bus_load_64(open ? &s->undo_seq : &s->next_seq);
     st->messages = st->next_seq - 1 >= st->drops ? st->next_seq - 1 - st->drops : 0;
-    st->bytes = bus_load_64(&s->bytes);
+    st->bytes = bus_load_64(open ? &s->undo_bytes : &s->bytes);
     st->full_waits = bus_load_64(&s->full_waits);
     st->wakeups = bus_load_64(&s->wakeups);
     st->high_water = bus_load_64(&s->high_water);
@@ -258,7 +331,9 @@ int bus_ring_stats_get(const bus_ring *r, bus_ring_stats *st)
 static uint64_t ring_write_guard(const bus_ring *r)
 {
     /* A producer in publish-batch mode may also have up to a batch of
-     * committed, not yet published records past head. */
+     * committed, not yet published records past head. Relaxed load, ordered
+     * by the callers' acquire of head / load fence; pairs with the store +
+     * full fence in bus_ring_set_publish_batch. */
     return 2 * ring_rec_size(r->max_record) + bus_load_32(&r->shm->publish_batch);
 }
 
@@ -269,22 +344,31 @@ static uint64_t ring_write_guard(const bus_ring *r)
  * (seqlock-style re-check). */
 static int ring_intact(const bus_ring *r, uint64_t pos, uint64_t *tail)
 {
+    /* Load fence: the caller's loads of the record stay before the re-check
+     * loads below (seqlock read side). Pairs with the full fence after the
+     * publish_batch store in bus_ring_set_publish_batch: a copy that saw
+     * bytes written under a new batch sees that batch in ring_write_guard.
+     * For head, the write side is the producer's store order (x86 TSO): it
+     * stores head (ring_publish) before it writes records that far ahead. */
     bus_fence_load();
     /* Acquire: pairs with the release store of tail in bus_ring_release. */
     *tail = bus_load_acq_64(&r->shm->tail);
     if (pos >= *tail)
         return 1;
-    /* Acquire: pairs with the release store of head in bus_ring_commit. */
+    /* Acquire: pairs with the release store of head in ring_publish. */
     uint64_t head = bus_load_acq_64(&r->shm->head);
     return head + ring_write_guard(r) <= pos + r->cap;
 }
 
 int bus_ring_observe(const bus_ring *r, uint64_t *cursor, bus_ring_rec *rec, void *buf, size_t cap)
 {
+    /* Acquire: pairs with the release store of tail in bus_ring_release
+     * (a position to start from; head is loaded after it). */
     uint64_t tail = bus_load_acq_64(&r->shm->tail);
     uint64_t pos = *cursor == 0 ? tail : *cursor;
     for (;;) {
-        /* Acquire: pairs with the release store of head in bus_ring_commit. */
+        /* Acquire: pairs with the release store of head in ring_publish: the
+         * record bytes below head are read after they were published. */
         uint64_t head = bus_load_acq_64(&r->shm->head);
         if (pos >= head) {
             *cursor = pos;
@@ -298,6 +382,8 @@ int bus_ring_observe(const bus_ring *r, uint64_t *cursor, bus_ring_rec *rec, voi
         }
         struct ring_rec h;
         ring_copy_hdr(r, pos & r->mask, &h);
+        /* Compiler barrier: validate this one copy, never a re-read of
+         * memory the producer may be overwriting (ring_intact re-checks). */
         ck_pr_barrier();
         const char *why = (pos & (BUS_RING_ALIGN - 1)) != 0 || head - pos > r->cap
                               ? "observer cursor is not a record position"

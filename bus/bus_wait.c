@@ -16,12 +16,16 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Shared-memory ABI (inside the control block, BUS_CTL_VERSION). */
 _Static_assert(sizeof(bus_doorbell) == 128, "doorbell is one 128-byte line");
+_Static_assert(_Alignof(bus_doorbell) == 8, "doorbell alignment");
 _Static_assert(offsetof(bus_doorbell, seq) == 0, "doorbell layout");
 _Static_assert(offsetof(bus_doorbell, sleeping) == 4, "doorbell layout");
 _Static_assert(offsetof(bus_doorbell, sleeps) == 8, "doorbell layout");
 _Static_assert(offsetof(bus_doorbell, wakes) == 16, "doorbell layout");
 _Static_assert(offsetof(bus_doorbell, timeouts) == 24, "doorbell layout");
+_Static_assert(offsetof(bus_doorbell, pad) == 32, "doorbell layout");
+_Static_assert(offsetof(bus_doorbell, seq) % 4 == 0, "futex word is 4-aligned");
 
 #define WAIT_NAP_MIN_US 16u
 #define WAIT_NAP_MAX_US 1000u
@@ -61,6 +65,14 @@ void bus_doorbell_init(bus_doorbell *db)
     memset(db, 0, sizeof(*db));
 }
 
+void bus_doorbell_reset(bus_doorbell *db)
+{
+    /* Relaxed: no one sleeps on db now (the contract), so there is no wakeup
+     * to lose; it pairs with nothing. The next doorbell_sleep sets the flag
+     * again with its full fence. */
+    bus_store_32(&db->sleeping, 0);
+}
+
 /* Shared (not PRIVATE) futex: waiter and wakers are different processes. */
 static long wait_futex(uint32_t *word, int op, uint32_t val, const struct timespec *ts)
 {
@@ -76,7 +88,10 @@ int bus_doorbell_notify(bus_doorbell *db)
     bus_fence_full();
     if (bus_load_32(&db->sleeping) == 0)
         return 0;
-    bus_inc_32(&db->seq); /* atomic RMW: several producers may ring at once */
+    /* Atomic RMW (several producers may ring at once). The futex word itself
+     * needs no ordering: FUTEX_WAIT compares it in the kernel, atomically
+     * with going to sleep. */
+    bus_inc_32(&db->seq);
     wait_futex(&db->seq, FUTEX_WAKE, INT_MAX, NULL);
     return 1;
 }
@@ -92,6 +107,8 @@ static void ns_to_timespec(uint64_t ns, struct timespec *ts)
  * sleeps and wakes. */
 static void doorbell_sleep(bus_doorbell *db, bus_wait_ready_fn ready, void *arg, uint64_t deadline)
 {
+    /* Relaxed: seq is read before the re-check (ordered by the fence below),
+     * so a ring after it changes seq and FUTEX_WAIT returns at once. */
     uint32_t seq = bus_load_32(&db->seq);
     bus_store_32(&db->sleeping, 1);
     /* Full fence: our `sleeping` store before the re-check loads of the rings'
@@ -110,6 +127,7 @@ static void doorbell_sleep(bus_doorbell *db, bus_wait_ready_fn ready, void *arg,
         else if (rc != 0 && errno == ETIMEDOUT)
             bus_add_64(&db->timeouts, 1);
     }
+    /* Relaxed: a producer that still reads 1 rings once for nothing. */
     bus_store_32(&db->sleeping, 0);
 }
 

@@ -42,6 +42,17 @@ int bus_wait_kind_parse(const char *s, enum bus_wait_kind *kind);
 /* Zeroes a doorbell (supervisor side, before any engine uses it). */
 void bus_doorbell_init(bus_doorbell *db);
 
+/* Consumer side: takes the doorbell over for a new consumer process by
+ * clearing `sleeping`, which a previous owner killed inside bus_wait_idle
+ * (e.g. SIGKILL in FUTEX_WAIT) left at 1; until cleared, every producer
+ * commit would ring (FUTEX_WAKE syscall, `wakeups` + 1) for nobody. seq and
+ * the counters are kept. Call once when attaching as the doorbell's owner,
+ * before the first bus_wait_idle, from the one consumer thread, never while
+ * a thread of this process waits on db (that would lose its wakeup).
+ * Producers may call bus_doorbell_notify concurrently: one that still reads
+ * the old 1 rings once for nothing, which is harmless. */
+void bus_doorbell_reset(bus_doorbell *db);
+
 /* Producer side, called after a commit was published with a release store:
  * full fence, then rings (seq += 1, FUTEX_WAKE) only if the consumer said it
  * sleeps. Returns 1 if it rang, 0 if not. Any number of producers (threads or

@@ -1,6 +1,7 @@
 /* Tests that attaching refuses foreign, truncated, mismatched or corrupted
- * ring segments, and that peek refuses corrupted records from the other
- * side without reading out of bounds. */
+ * ring segments, that peek refuses corrupted records from the other side
+ * without reading out of bounds, and that a producer attaching after one
+ * killed inside a publish or a drop repairs the counters it left. */
 #include "bus_ring.h"
 #include "mesh_error.h"
 #include "test_util.h"
@@ -10,15 +11,23 @@
 #include <sys/stat.h>
 
 /* Shared header fields, at the offsets the layout comment in bus_ring.h
- * gives: magic 0, version 8, capacity 16, max_record 24, policy 28, head 128,
- * next_seq 136, tail 256. */
-#define OFF_MAGIC   0
-#define OFF_VERSION 8
-#define OFF_CAP     16
-#define OFF_MAXREC  24
-#define OFF_HEAD    128
-#define OFF_TAIL    256
-#define OFF_DATA    384
+ * gives: magic 0, version 8, capacity 16, max_record 24, policy 28,
+ * intent_head 64, undo_seq 72, undo_bytes 80, intent_drops 88, head 128,
+ * next_seq 136, bytes 144, drops 160, tail 256. */
+#define OFF_MAGIC        0
+#define OFF_VERSION      8
+#define OFF_CAP          16
+#define OFF_MAXREC       24
+#define OFF_INTENT_HEAD  64
+#define OFF_UNDO_SEQ     72
+#define OFF_UNDO_BYTES   80
+#define OFF_INTENT_DROPS 88
+#define OFF_HEAD         128
+#define OFF_NEXT_SEQ     136
+#define OFF_BYTES        144
+#define OFF_DROPS        160
+#define OFF_TAIL         256
+#define OFF_DATA         384
 
 static void put64(void *seg, size_t off, uint64_t v)
 {
@@ -231,4 +240,158 @@ Test(attach, consumer_tail_past_head_is_refused_by_the_producer)
     cr_assert_eq(bus_ring_claim(p, 1000, &q), MESH_ECORRUPT);
     bus_ring_close(c);
     bus_ring_close(p);
+}
+
+/* --- a producer killed inside ring_publish / ring_drop, simulated by
+ * writing the shared fields in the order the real producer stores them, up
+ * to the kill point --- */
+
+struct field {
+    size_t off;
+    uint64_t v;
+};
+
+/* The ring after records 1..3 with payloads of 10, 20 and 30 bytes (record
+ * sizes 24 + len rounded up to 8: 40, 48, 56, so head = 144, next_seq 4,
+ * bytes 60), pushed by a producer that then closed. */
+static void three_published(enum bus_ring_policy policy)
+{
+    void *s = bus_shm_base(raw);
+    cr_assert_eq(bus_ring_format(s, bus_shm_size(raw), 4096, 0, policy), 0);
+    bus_ring *p;
+    cr_assert_eq(bus_ring_open(&p, name, BUS_RING_PRODUCER), 0);
+    uint8_t buf[30];
+    for (uint32_t i = 1; i <= 3; i++) {
+        tu_fill(buf, 10 * i, i);
+        cr_assert_eq(bus_ring_push(p, 7, buf, 10 * i), 0);
+    }
+    bus_ring_close(p);
+}
+
+/* Observer's counters: next_seq, messages, bytes, drops, head. */
+static void expect_stats(uint64_t next_seq, uint64_t messages, uint64_t bytes, uint64_t drops,
+                         uint64_t head, const char *when)
+{
+    bus_ring *o;
+    bus_ring_stats st;
+    cr_assert_eq(bus_ring_open(&o, name, BUS_RING_OBSERVER), 0);
+    bus_ring_stats_get(o, &st);
+    cr_assert_eq(st.next_seq, next_seq, "%s: next_seq %lu", when, st.next_seq);
+    cr_assert_eq(st.messages, messages, "%s: messages %lu", when, st.messages);
+    cr_assert_eq(st.bytes, bytes, "%s: bytes %lu", when, st.bytes);
+    cr_assert_eq(st.drops, drops, "%s: drops %lu", when, st.drops);
+    cr_assert_eq(st.head, head, "%s: head %lu", when, st.head);
+    bus_ring_close(o);
+}
+
+/* A new producer pushes one 7-byte record; a consumer must then read the
+ * sequence numbers want[0..n) in order (payloads checked) and nothing more. */
+static void push_then_expect(const uint64_t *want, int n, const char *when)
+{
+    bus_ring *p, *c;
+    uint8_t in[8], out[64];
+    cr_assert_eq(bus_ring_open(&p, name, BUS_RING_PRODUCER), 0, "%s", when);
+    tu_fill(in, 7, want[n - 1]);
+    cr_assert_eq(bus_ring_push(p, 8, in, 7), 0, "%s", when);
+    cr_assert_eq(bus_ring_open(&c, name, BUS_RING_CONSUMER), 0);
+    for (int i = 0; i < n; i++) {
+        bus_ring_rec rec;
+        cr_assert_eq(bus_ring_pop(c, &rec, out, sizeof(out)), 0, "%s: record %d", when, i);
+        cr_assert_eq(rec.seq, want[i], "%s: record %d has seq %lu", when, i, rec.seq);
+        uint32_t len = i == n - 1 ? 7 : rec.seq <= 3 ? 10 * (uint32_t)rec.seq : 40;
+        cr_assert_eq(rec.len, len, "%s: seq %lu len %u", when, rec.seq, rec.len);
+        cr_assert(tu_check(out, rec.len, rec.seq), "%s: payload of seq %lu", when, rec.seq);
+    }
+    cr_assert_eq(bus_ring_pop(c, NULL, out, sizeof(out)), MESH_EAGAIN, "%s", when);
+    bus_ring_close(c);
+    bus_ring_close(p);
+}
+
+Test(attach, producer_killed_inside_publish_leaves_no_gap_and_exact_counters)
+{
+    /* Record 4 (40-byte payload: 64 bytes at data offset 144, new head 208)
+     * is written in full, then ring_publish's stores in their order: undo
+     * values, intent_head, next_seq, bytes, head. */
+    const struct field publish[] = {
+        {OFF_UNDO_SEQ, 4}, {OFF_UNDO_BYTES, 60}, {OFF_INTENT_HEAD, 208},
+        {OFF_NEXT_SEQ, 5}, {OFF_BYTES, 100},     {OFF_HEAD, 208},
+    };
+    const int nsteps = sizeof(publish) / sizeof(publish[0]);
+    for (int done = 0; done <= nsteps; done++) {
+        char when[64];
+        snprintf(when, sizeof(when), "killed after %d of %d publish stores", done, nsteps);
+        three_published(BUS_RING_POLICY_WAIT);
+        void *s = bus_shm_base(raw);
+        put32(s, OFF_DATA + 144, 40);
+        put32(s, OFF_DATA + 144 + 4, 9);
+        put32(s, OFF_DATA + 144 + 8, 0);
+        put32(s, OFF_DATA + 144 + 12, 40u ^ 9u ^ 0u ^ 4u ^ 0u ^ 0x5a17c0deu); /* check word */
+        put64(s, OFF_DATA + 144 + 16, 4);
+        tu_fill((uint8_t *)s + OFF_DATA + 144 + 24, 40, 4);
+        for (int i = 0; i < done; i++)
+            put64(s, publish[i].off, publish[i].v);
+        if (done < nsteps) {
+            /* Record 4 never became visible: it does not count, not even
+             * before a producer repairs the ring, and its number is reused. */
+            expect_stats(4, 3, 60, 0, 144, when);
+            push_then_expect((const uint64_t[]){1, 2, 3, 4}, 4, when);
+            expect_stats(5, 4, 67, 0, 144 + 32, when);
+        } else {
+            expect_stats(5, 4, 100, 0, 208, when);
+            push_then_expect((const uint64_t[]){1, 2, 3, 4, 5}, 5, when);
+            expect_stats(6, 5, 107, 0, 208 + 32, when);
+        }
+    }
+}
+
+Test(attach, producer_killed_inside_a_drop_leaves_no_uncounted_gap)
+{
+    /* ring_drop's stores in their order: undo values, intent_drops, next_seq,
+     * drops. */
+    const struct field drop[] = {
+        {OFF_UNDO_SEQ, 4}, {OFF_UNDO_BYTES, 60}, {OFF_INTENT_DROPS, 1},
+        {OFF_NEXT_SEQ, 5}, {OFF_DROPS, 1},
+    };
+    const int nsteps = sizeof(drop) / sizeof(drop[0]);
+    for (int done = 0; done <= nsteps; done++) {
+        char when[64];
+        snprintf(when, sizeof(when), "killed after %d of %d drop stores", done, nsteps);
+        three_published(BUS_RING_POLICY_DROP);
+        for (int i = 0; i < done; i++)
+            put64(bus_shm_base(raw), drop[i].off, drop[i].v);
+        if (done < nsteps) {
+            /* The drop never completed: neither a gap nor a count. */
+            expect_stats(4, 3, 60, 0, 144, when);
+            push_then_expect((const uint64_t[]){1, 2, 3, 4}, 4, when);
+            expect_stats(5, 4, 67, 0, 144 + 32, when);
+        } else {
+            /* A finished drop: the gap at 4 is counted. */
+            expect_stats(5, 3, 60, 1, 144, when);
+            push_then_expect((const uint64_t[]){1, 2, 3, 5}, 4, when);
+            expect_stats(6, 4, 67, 1, 144 + 32, when);
+        }
+    }
+}
+
+Test(attach, impossible_intent_record_is_refused_to_producers_only)
+{
+    void *s = bus_shm_base(raw);
+    const struct field bad[][3] = {
+        {{OFF_INTENT_HEAD, 100}, {OFF_UNDO_SEQ, 4}, {0, 0}},     /* behind head 144 */
+        {{OFF_INTENT_HEAD, 148}, {OFF_UNDO_SEQ, 4}, {0, 0}},     /* not 8-aligned */
+        {{OFF_INTENT_HEAD, 208}, {OFF_UNDO_SEQ, 9}, {0, 0}},     /* undo_seq > next_seq 4 */
+        {{OFF_INTENT_HEAD, 208}, {OFF_UNDO_SEQ, 0}, {0, 0}},     /* undo_seq 0 */
+        {{OFF_INTENT_DROPS, 2}, {OFF_UNDO_SEQ, 4}, {0, 0}},      /* drops 0 + 2 */
+        {{OFF_INTENT_DROPS, 1}, {OFF_INTENT_HEAD, 208}, {0, 0}}, /* both open */
+        {{OFF_INTENT_HEAD, 208}, {OFF_UNDO_SEQ, 4}, {OFF_UNDO_BYTES, 61}}, /* > bytes 60 */
+    };
+    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        three_published(BUS_RING_POLICY_WAIT);
+        put64(s, OFF_UNDO_BYTES, 60);
+        for (int i = 0; i < 3 && bad[k][i].off != 0; i++)
+            put64(s, bad[k][i].off, bad[k][i].v);
+        cr_assert_eq(attach(BUS_RING_PRODUCER), MESH_ECORRUPT, "case %zu", k);
+        cr_assert_eq(attach(BUS_RING_CONSUMER), 0, "case %zu: the consumer may drain", k);
+        cr_assert_eq(attach(BUS_RING_OBSERVER), 0, "case %zu", k);
+    }
 }

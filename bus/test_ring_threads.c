@@ -245,8 +245,25 @@ static void doorbell_stress(uint64_t n)
            (unsigned long)sleeps, (unsigned long)ck_pr_load_64(&s.db.wakes));
 }
 
-int main(void)
+static void usage(FILE *f)
 {
+    fprintf(f, "usage: test_bus_ring_threads [--help]\n"
+               "  Cross-thread ring stress and lost-wakeup stress (also under TSan);\n"
+               "  exit 0 = all checks passed, 1 = a check failed (printed), 2 = bad usage.\n"
+               "  MESH_TEST_SCALE (default 1) scales the record counts.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "test_bus_ring_threads: unknown argument '%s'\n", argv[1]);
+        usage(stderr);
+        return 2;
+    }
     ring_stress("small ring, many wraps, spinning", 256, BUS_WAIT_SPIN, tu_scaled(500000, 20000));
     ring_stress("medium ring, adaptive waits", 4096, BUS_WAIT_ADAPTIVE, tu_scaled(200000, 20000));
     doorbell_stress(tu_scaled(200000, 5000));

@@ -1,11 +1,13 @@
 /* Tests for wait strategies and the doorbell: a sleeping consumer process
  * is woken by a producer process, an idle consumer sleeps in the futex (no
- * CPU). The lost-wakeup stress is in test_ring_threads.c (runs under TSan). */
+ * CPU), a consumer killed asleep does not leave producers ringing for its
+ * successor. The lost-wakeup stress is in test_ring_threads.c (TSan). */
 #include "bus_ctl.h"
 #include "bus_ring.h"
 #include "mesh_error.h"
 #include "test_util.h"
 
+#include <ck_pr.h>
 #include <criterion/criterion.h>
 
 static char ring_name[128], ctl_name[128];
@@ -176,5 +178,97 @@ Test(wait, every_kind_times_out_when_nothing_comes)
     }
     enum bus_wait_kind kind;
     cr_assert_eq(bus_wait_kind_parse("busy", &kind), MESH_EINVAL);
+    bus_ctl_close(ctl);
+}
+
+/* Shared between the test (producer) and the successor consumer process. */
+struct successor {
+    uint32_t attached; /* took the doorbell over */
+    uint32_t go;       /* the test pushed its records: drain them */
+    uint32_t drained;  /* all of them handled; now waiting for "ding" */
+    uint32_t got;
+};
+
+/* Successor consumer: attaches as the engine runtime does (ring, control
+ * block, bus_doorbell_reset), stays awake (polls, never sleeps) until the
+ * test has pushed its records, drains them, then sleeps on the doorbell for
+ * one more record. Exit 0 = all good. */
+static int successor(struct successor *sh, uint32_t expect)
+{
+    bus_ring *r;
+    bus_ctl *ctl;
+    if (bus_ring_open(&r, ring_name, BUS_RING_CONSUMER) != 0 ||
+        bus_ctl_open(&ctl, ctl_name, BUS_CTL_RW) != 0)
+        return 1;
+    bus_doorbell_reset(bus_ctl_doorbell(ctl));
+    ck_pr_store_32(&sh->attached, 1);
+    for (unsigned i = 0; !ck_pr_load_32(&sh->go) && i < 60000; i++)
+        tu_sleep_ms(1);
+    char buf[16];
+    bus_ring_rec rec;
+    while (bus_ring_pop(r, &rec, buf, sizeof(buf)) == 0)
+        sh->got++;
+    if (sh->got != expect)
+        return 2;
+    ck_pr_store_32(&sh->drained, 1);
+    if (bus_wait_idle(NULL, bus_ctl_doorbell(ctl), ring_ready, r, 60ull * 1000000000ull) != 0)
+        return 3;
+    memset(buf, 0, sizeof(buf));
+    if (bus_ring_pop(r, &rec, buf, sizeof(buf) - 1) != 0 || strcmp(buf, "ding") != 0)
+        return 4;
+    bus_ring_close(r);
+    bus_ctl_close(ctl);
+    return 0;
+}
+
+Test(wait, consumer_killed_asleep_leaves_no_ringing_for_its_successor)
+{
+    bus_ctl *ctl;
+    cr_assert_eq(bus_ctl_open(&ctl, ctl_name, BUS_CTL_RW), 0);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(wait_for_one());
+    bus_ctl_snapshot snap;
+    await_sleeping(ctl, pid, &snap);
+    kill(pid, SIGKILL);
+    cr_assert_eq(tu_wait_child(pid, 10), 128 + SIGKILL);
+    bus_ctl_snapshot_get(ctl, &snap);
+    cr_assert_eq(snap.doorbell_sleeping, 1, "the dead consumer's flag stays set");
+    /* With no consumer at all, a commit rings for nobody: once per record. */
+    bus_ring *p;
+    cr_assert_eq(bus_ring_open(&p, ring_name, BUS_RING_PRODUCER), 0);
+    bus_ring_set_doorbell(p, bus_ctl_doorbell(ctl));
+    cr_assert_eq(bus_ring_push(p, 1, "x", 1), 0);
+    bus_ring_stats st;
+    bus_ring_stats_get(p, &st);
+    cr_assert_eq(st.wakeups, 1);
+    /* The successor takes the doorbell over: while it is awake, 100 commits
+     * ring nothing (no syscall, seq unchanged). */
+    struct successor *sh = tu_shared(sizeof(*sh));
+    cr_assert_not_null(sh);
+    pid = fork();
+    if (pid == 0)
+        _exit(successor(sh, 101));
+    for (unsigned i = 0; !ck_pr_load_32(&sh->attached) && i < 30000; i++)
+        tu_sleep_ms(1);
+    cr_assert_eq(ck_pr_load_32(&sh->attached), 1, "successor did not attach");
+    bus_ctl_snapshot_get(ctl, &snap);
+    cr_assert_eq(snap.doorbell_sleeping, 0, "the successor cleared the flag");
+    for (int i = 0; i < 100; i++)
+        cr_assert_eq(bus_ring_push(p, 1, "y", 1), 0);
+    bus_ring_stats_get(p, &st);
+    cr_assert_eq(st.wakeups, 1, "no ring while the successor is awake");
+    bus_ctl_snapshot_get(ctl, &snap);
+    cr_assert_eq(snap.doorbell_seq, 1, "rung once, before the successor came");
+    ck_pr_store_32(&sh->go, 1);
+    /* Once it really sleeps, one commit rings once and wakes it. */
+    for (unsigned i = 0; !ck_pr_load_32(&sh->drained) && i < 30000; i++)
+        tu_sleep_ms(1);
+    await_sleeping(ctl, pid, &snap);
+    cr_assert_eq(bus_ring_push(p, 1, "ding", 4), 0);
+    cr_assert_eq(tu_wait_child(pid, 30), 0, "successor failed");
+    bus_ring_stats_get(p, &st);
+    cr_assert_eq(st.wakeups, 2);
+    bus_ring_close(p);
     bus_ctl_close(ctl);
 }

@@ -143,11 +143,11 @@ static int bench_both(const char *what, enc_fn enc, dec_fn dec, uint64_t n, uint
     return 0;
 }
 
-static void usage(void)
+static void usage(FILE *f)
 {
-    fprintf(stderr, "usage: bench_codec [-n iterations] [-c cpu]\n"
-                    "  -n  operations per measurement (default 1000000)\n"
-                    "  -c  pin to this CPU (default: not pinned)\n");
+    fprintf(f, "usage: bench_codec [-n iterations] [-c cpu] [--help]\n"
+               "  -n  operations per measurement (default 1000000)\n"
+               "  -c  pin to this CPU (default: not pinned)\n");
 }
 
 int main(int argc, char **argv)
@@ -159,13 +159,18 @@ int main(int argc, char **argv)
             n = strtoull(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
             cpu = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
         } else {
-            usage();
+            fprintf(stderr, "bench_codec: unknown or incomplete argument '%s'\n", argv[i]);
+            usage(stderr);
             return 2;
         }
     }
     if (n == 0) {
-        usage();
+        fprintf(stderr, "bench_codec: -n must be a positive number\n");
+        usage(stderr);
         return 2;
     }
     if (cpu >= 0 && mesh_cpu_pin(cpu) < 0)

@@ -68,6 +68,51 @@ Test(msg_codec, trade_decodes_from_the_spec_bytes)
     cr_assert_gt(msg_arena_used(arena), 0, "decoded into the arena");
 }
 
+/* The fields added later, per the encoding spec (tag = field << 3 | wire
+ * type, varints 7 bits per byte, low group first, high bit = more):
+ *   FeatureVector.source = FEATURE_SOURCE_BAR (2): field 29, VARINT:
+ *     tag 232 = 0xE8 0x01 (104 | 0x80, then 1), value 0x02
+ *   FeatureVector.bar_interval_ns = 60e9 (1-minute bars): field 30, VARINT:
+ *     tag 240 = 0xF0 0x01; 60000000000 in 7-bit groups, low first:
+ *     0, 48, 29, 66, 95, 1 -> 0x80 0xB0 0x9D 0xC2 0xDF 0x01
+ *   RiskReport.base_currency = "EUR": field 17, LEN (2): tag 138 = 0x8A
+ *     0x01, length 0x03, 'E' 'U' 'R' = 0x45 0x55 0x52 */
+static const uint8_t bar_features[] = {0xE8, 0x01, 0x02, 0xF0, 0x01, 0x80,
+                                       0xB0, 0x9D, 0xC2, 0xDF, 0x01};
+static const uint8_t eur_risk[] = {0x8A, 0x01, 0x03, 0x45, 0x55, 0x52};
+
+Test(msg_codec, feature_source_interval_and_risk_currency_use_the_spec_bytes)
+{
+    uint8_t buf[64];
+    Meshpb__FeatureVector f = MESHPB__FEATURE_VECTOR__INIT;
+    f.source = MESHPB__FEATURE_SOURCE__FEATURE_SOURCE_BAR;
+    f.bar_interval_ns = 60000000000ull;
+    cr_assert_eq(msg_encode_typed(MSG_TYPE_FEATURES, &f.base, buf, sizeof buf),
+                 (int)sizeof bar_features);
+    cr_assert_arr_eq(buf, bar_features, sizeof bar_features);
+    ProtobufCMessage *m;
+    cr_assert_eq(msg_decode(MSG_TYPE_FEATURES, bar_features, sizeof bar_features, arena, &m), 0);
+    Meshpb__FeatureVector *g = (Meshpb__FeatureVector *)m;
+    cr_assert_eq(g->source, MESHPB__FEATURE_SOURCE__FEATURE_SOURCE_BAR);
+    cr_assert_eq(g->bar_interval_ns, 60000000000ull);
+    cr_assert_eq(g->seq, 0);
+
+    Meshpb__RiskReport r = MESHPB__RISK_REPORT__INIT;
+    r.base_currency = "EUR";
+    cr_assert_eq(msg_encode_typed(MSG_TYPE_RISK_REPORT, &r.base, buf, sizeof buf),
+                 (int)sizeof eur_risk);
+    cr_assert_arr_eq(buf, eur_risk, sizeof eur_risk);
+    cr_assert_eq(msg_decode(MSG_TYPE_RISK_REPORT, eur_risk, sizeof eur_risk, arena, &m), 0);
+    cr_assert_str_eq(((Meshpb__RiskReport *)m)->base_currency, "EUR");
+    /* An older producer's message (without the fields) reads as unspecified. */
+    cr_assert_eq(msg_decode(MSG_TYPE_RISK_REPORT, NULL, 0, arena, &m), 0);
+    cr_assert_str_eq(((Meshpb__RiskReport *)m)->base_currency, "");
+    cr_assert_eq(msg_decode(MSG_TYPE_FEATURES, NULL, 0, arena, &m), 0);
+    cr_assert_eq(((Meshpb__FeatureVector *)m)->source,
+                 MESHPB__FEATURE_SOURCE__FEATURE_SOURCE_UNSPECIFIED);
+    cr_assert_eq(((Meshpb__FeatureVector *)m)->bar_interval_ns, 0);
+}
+
 Test(msg_codec, every_registered_type_round_trips)
 {
     static uint8_t buf[16384], again[16384];

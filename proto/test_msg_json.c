@@ -138,7 +138,42 @@ Test(msg_json, absent_submessage_is_omitted_and_bools_print)
              "\"vwap\":0,\"realized_vol\":0,\"log_return\":0,\"sma_ready\":false,"
              "\"ema_ready\":false,\"rsi_ready\":true,\"macd_ready\":false,\"bb_ready\":false,"
              "\"atr_ready\":false,\"vwap_ready\":false,\"vol_ready\":false,"
-             "\"return_ready\":false}");
+             "\"return_ready\":false,\"source\":\"FEATURE_SOURCE_UNSPECIFIED\","
+             "\"bar_interval_ns\":0}");
+}
+
+Test(msg_json, feature_source_and_bar_interval_print)
+{
+    Meshpb__FeatureVector f = MESHPB__FEATURE_VECTOR__INIT;
+    f.symbol = "X";
+    f.source = MESHPB__FEATURE_SOURCE__FEATURE_SOURCE_BAR;
+    f.bar_interval_ns = 60000000000ull;
+    cr_assert_gt(msg_json_write(&f.base, out, sizeof out), 0);
+    cr_assert_not_null(
+        strstr(out, ",\"source\":\"FEATURE_SOURCE_BAR\",\"bar_interval_ns\":60000000000}"), "%s",
+        out);
+    f.source = MESHPB__FEATURE_SOURCE__FEATURE_SOURCE_TRADE;
+    cr_assert_gt(msg_json_write(&f.base, out, sizeof out), 0);
+    cr_assert_not_null(strstr(out, ",\"source\":\"FEATURE_SOURCE_TRADE\","), "%s", out);
+}
+
+Test(msg_json, risk_report_prints_its_currency)
+{
+    Meshpb__RiskReport r = MESHPB__RISK_REPORT__INIT;
+    r.ts_ns = 1;
+    r.seq = 2;
+    r.portfolio = "main";
+    r.confidence = 0.99;
+    r.horizon_days = 1;
+    r.var_historical = 1250.5; /* 1250 + 1/2: exact in binary */
+    r.base_currency = "EUR";
+    cr_assert_gt(msg_json_write(&r.base, out, sizeof out), 0);
+    cr_assert_str_eq(out, "{\"type\":\"risk\",\"ts_ns\":1,\"seq\":2,\"portfolio\":\"main\","
+                          "\"confidence\":0.99,\"horizon_days\":1,\"var_historical\":1250.5,"
+                          "\"es_historical\":0,\"var_parametric\":0,\"es_parametric\":0,"
+                          "\"var_monte_carlo\":0,\"es_monte_carlo\":0,\"gross_exposure\":0,"
+                          "\"net_exposure\":0,\"limits\":[],\"factor_var\":[],\"mc_paths\":0,"
+                          "\"base_currency\":\"EUR\"}");
 }
 
 Test(msg_json, oneof_prints_only_the_set_member)

@@ -1,6 +1,7 @@
 /* End to end with the real engines: the default mesh of deploy/mesh.yaml
  * (synthetic market -> features, vpin -> monitor) runs under meshd and
- * publishes VPIN updates that meshctl can tail; marketdata's CSV replay
+ * publishes VPIN updates and feature vectors that meshctl can tail (the
+ * vectors saying they come from 10 s bars); marketdata's CSV replay
  * reports bad rows with their line numbers and skips or stops as configured. */
 #include "mesh_harness.h"
 
@@ -112,6 +113,19 @@ Test(default_mesh, runs_every_engine_and_publishes_vpin_that_meshctl_tails, .fin
         cr_assert(vpin >= 0.0 && vpin <= 1.0, "VPIN %g outside [0, 1]: %s", vpin, line);
     }
     cr_assert_eq(lines, 3);
+
+    /* Feature vectors say what produced them: deploy/mesh.yaml runs features
+     * with --bar-seconds 10 and the default cadence (a vector per bar). */
+    char *fargv[] = {meshctl,   "--socket", H.socket,    "tail",  "features",
+                     "--count", "2",        "--timeout", "60000", NULL};
+    cr_assert_eq(th_run(fargv, out, sizeof(out), err, sizeof(err), 90000), 0, "tail: %s", err);
+    lines = 0;
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"), lines++) {
+        cr_assert(strstr(line, "\"type\":\"features\"") != NULL, "%s", line);
+        cr_assert(strstr(line, "\"source\":\"FEATURE_SOURCE_BAR\"") != NULL, "%s", line);
+        cr_assert(strstr(line, "\"bar_interval_ns\":10000000000") != NULL, "%s", line);
+    }
+    cr_assert_eq(lines, 2);
 
     cr_assert_eq(th_stop(&H, 30000), 0, "meshd did not stop cleanly (log %s)", H.log);
     cr_assert_eq(th_shm_count(&H), 0, "shared memory left behind");

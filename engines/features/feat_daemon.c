@@ -59,6 +59,9 @@ static void feat_publish(void *ctx, const feat_vector *v)
     m.vwap_ready = (v->ready & FEAT_READY_VWAP) != 0;
     m.vol_ready = (v->ready & FEAT_READY_RVOL) != 0;
     m.return_ready = (v->ready & FEAT_READY_RETURN) != 0;
+    m.source = fd_state.cfg.emit_every_trades ? MESHPB__FEATURE_SOURCE__FEATURE_SOURCE_TRADE
+                                              : MESHPB__FEATURE_SOURCE__FEATURE_SOURCE_BAR;
+    m.bar_interval_ns = fd_state.cfg.bar_ns;
     fd_state.vectors++;
     int rc = engine_publish(fd_state.eng, MSG_TYPE_FEATURES, &m.base);
     if (rc != 0)

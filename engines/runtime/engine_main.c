@@ -211,6 +211,10 @@ static int attach_ctl(engine *e)
         return rc;
     }
     e->db = bus_ctl_doorbell(e->ctl);
+    /* We own the doorbell now: clear a `sleeping` flag a killed predecessor
+     * left set (producers would ring on every commit until our first sleep);
+     * before the signal handler may ring it. */
+    bus_doorbell_reset(e->db);
     engine_signals_doorbell(e->db);
     bus_ctl_set_pid(e->ctl, (int32_t)getpid());
     bus_ctl_set_state(e->ctl, BUS_CTL_STATE_STARTING);
