@@ -215,21 +215,22 @@ void bus_ring_abort(bus_ring *r)
         r->pstate = RING_P_IDLE;
 }
 
-/* DROP policy: counts the message and consumes its sequence number so the
- * consumer sees the gap. The claim that failed published everything, so
- * head is final here; the intent record (as in ring_publish, opened by
- * intent_drops) makes a producer killed between the next_seq and drops
- * stores leave neither a gap nor a count (ring_recover rolls next_seq back). */
-static void ring_drop(bus_ring *r)
+/* Consumes n sequence numbers without records, counted as drops, so the
+ * consumer sees the gap (DROP policy: n = 1; bus_ring_skip: any n). Head is
+ * final here (a failed claim published everything; bus_ring_skip flushes
+ * first); the intent record (as in ring_publish, opened by intent_drops)
+ * makes a producer killed between the next_seq and drops stores leave
+ * neither a gap nor a count (ring_recover rolls next_seq back). */
+static void ring_drop(bus_ring *r, uint64_t n)
 {
     struct ring_shm *s = r->shm;
-    uint64_t drops = bus_load_64(&s->drops) + 1;
+    uint64_t drops = bus_load_64(&s->drops) + n;
     bus_store_64(&s->undo_seq, r->pub_seq);
     bus_store_64(&s->undo_bytes, r->pub_bytes);
     /* Release: undo values before the intent opens. Pairs with the acquire
      * load of intent_drops in ring_recover and bus_ring_stats_get. */
     bus_store_rel_64(&s->intent_drops, drops);
-    r->next_seq++;
+    r->next_seq += n;
     /* Release: next_seq never gets ahead of an open intent (same pairs). */
     bus_store_rel_64(&s->next_seq, r->next_seq);
     r->pub_seq = r->next_seq;
@@ -247,11 +248,9 @@ int bus_ring_skip(bus_ring *r, uint64_t n)
         return MESH_EINVAL;
     if (n == 0)
         return 0;
-    r->next_seq += n;
-    bus_store_64(&r->shm->next_seq, r->next_seq);
-    /* Release: pairs with the acquire load of drops in bus_ring_stats_get,
-     * as in ring_drop. */
-    bus_store_rel_64(&r->shm->drops, bus_load_64(&r->shm->drops) + n);
+    if (r->published != r->head)
+        ring_publish(r); /* the gap comes after every record committed so far */
+    ring_drop(r, n);
     return 0;
 }
 
@@ -261,7 +260,7 @@ int bus_ring_claim_wait(bus_ring *r, size_t len, void **ptr, uint64_t timeout_ns
     if (rc != MESH_EAGAIN)
         return rc;
     if (r->policy == BUS_RING_POLICY_DROP) {
-        ring_drop(r);
+        ring_drop(r, 1);
         return BUS_RING_DROPPED;
     }
     bus_add_64(&r->shm->full_waits, 1);

@@ -125,8 +125,8 @@ static int ring_recover(struct ring_shm *s, const char *name)
         why = "both a publish and a drop are open";
     else if (publish && (ih < head || ih - head > s->capacity || (ih & (BUS_RING_ALIGN - 1)) != 0))
         why = "intent_head is not an 8-aligned position at most capacity ahead of head";
-    else if (!publish && id != drops + 1)
-        why = "intent_drops is not drops + 1";
+    else if (!publish && (id <= drops || (seq != useq && seq - useq != id - drops)))
+        why = "intent_drops does not match the sequence numbers the drop consumes";
     else if (useq == 0 || useq > seq)
         why = "undo_seq is 0 or ahead of next_seq";
     else if (ubytes > bytes)

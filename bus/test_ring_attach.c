@@ -373,16 +373,41 @@ Test(attach, producer_killed_inside_a_drop_leaves_no_uncounted_gap)
     }
 }
 
+Test(attach, producer_killed_inside_a_skip_of_three_leaves_no_uncounted_gap)
+{
+    /* bus_ring_skip(r, 3) after three records: ring_drop's stores with n = 3. */
+    const struct field skip[] = {
+        {OFF_UNDO_SEQ, 4}, {OFF_UNDO_BYTES, 60}, {OFF_INTENT_DROPS, 3},
+        {OFF_NEXT_SEQ, 7}, {OFF_DROPS, 3},
+    };
+    const int nsteps = sizeof(skip) / sizeof(skip[0]);
+    for (int done = 0; done <= nsteps; done++) {
+        char when[64];
+        snprintf(when, sizeof(when), "killed after %d of %d skip stores", done, nsteps);
+        three_published(BUS_RING_POLICY_WAIT);
+        for (int i = 0; i < done; i++)
+            put64(bus_shm_base(raw), skip[i].off, skip[i].v);
+        if (done < nsteps) {
+            expect_stats(4, 3, 60, 0, 144, when);
+            push_then_expect((const uint64_t[]){1, 2, 3, 4}, 4, when);
+        } else {
+            /* A finished skip: numbers 4, 5 and 6 are a counted gap. */
+            expect_stats(7, 3, 60, 3, 144, when);
+            push_then_expect((const uint64_t[]){1, 2, 3, 7}, 4, when);
+        }
+    }
+}
+
 Test(attach, impossible_intent_record_is_refused_to_producers_only)
 {
     void *s = bus_shm_base(raw);
     const struct field bad[][3] = {
-        {{OFF_INTENT_HEAD, 100}, {OFF_UNDO_SEQ, 4}, {0, 0}},     /* behind head 144 */
-        {{OFF_INTENT_HEAD, 148}, {OFF_UNDO_SEQ, 4}, {0, 0}},     /* not 8-aligned */
-        {{OFF_INTENT_HEAD, 208}, {OFF_UNDO_SEQ, 9}, {0, 0}},     /* undo_seq > next_seq 4 */
-        {{OFF_INTENT_HEAD, 208}, {OFF_UNDO_SEQ, 0}, {0, 0}},     /* undo_seq 0 */
-        {{OFF_INTENT_DROPS, 2}, {OFF_UNDO_SEQ, 4}, {0, 0}},      /* drops 0 + 2 */
-        {{OFF_INTENT_DROPS, 1}, {OFF_INTENT_HEAD, 208}, {0, 0}}, /* both open */
+        {{OFF_INTENT_HEAD, 100}, {OFF_UNDO_SEQ, 4}, {0, 0}},           /* behind head 144 */
+        {{OFF_INTENT_HEAD, 148}, {OFF_UNDO_SEQ, 4}, {0, 0}},           /* not 8-aligned */
+        {{OFF_INTENT_HEAD, 208}, {OFF_UNDO_SEQ, 9}, {0, 0}},           /* undo_seq > next_seq 4 */
+        {{OFF_INTENT_HEAD, 208}, {OFF_UNDO_SEQ, 0}, {0, 0}},           /* undo_seq 0 */
+        {{OFF_INTENT_DROPS, 2}, {OFF_UNDO_SEQ, 4}, {OFF_NEXT_SEQ, 5}}, /* 2 drops, 1 number */
+        {{OFF_INTENT_DROPS, 1}, {OFF_INTENT_HEAD, 208}, {0, 0}},       /* both open */
         {{OFF_INTENT_HEAD, 208}, {OFF_UNDO_SEQ, 4}, {OFF_UNDO_BYTES, 61}}, /* > bytes 60 */
     };
     for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
