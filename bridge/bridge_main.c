@@ -35,7 +35,7 @@ static const char usage[] =
     "  Inbound routes (producer on a peer): listens on mesh.listen and fills the ring.\n"
     "  --batch-bytes N    frame size target, 4096..16777216 (default 65536)\n"
     "  --window-bytes N   unacknowledged bytes per wait route (default: half the ring)\n"
-    "Environment (set by meshd): MESH_CONFIG, MESH_ENGINE, MESH_GENERATION,\n"
+    "Environment (set by meshd): MESH_CONFIG, MESH_CONFIG_FD, MESH_ENGINE, MESH_GENERATION,\n"
     "MESH_READY_FD, MESH_SEARCH_PATH, MESH_LOG_LEVEL. Counters: meshctl, or the\n"
     "shared object /mesh.<mesh>.bridge.state. Exit status 0 clean stop, 2 bad\n"
     "environment/config/arguments or missing shared memory, 1 other failure.\n";
@@ -129,7 +129,9 @@ static int load_config(daemon_state *d)
     }
     mesh_config_opts opts = {.search_path = getenv("MESH_SEARCH_PATH"), .type_lookup = type_lookup};
     static char err[8192];
-    int rc = mesh_config_load(&d->cfg, path, &opts, err, sizeof(err));
+    /* meshd's snapshot of the config it runs (MESH_CONFIG_FD), as engines do. */
+    int rc =
+        mesh_config_load_given(&d->cfg, path, getenv("MESH_CONFIG_FD"), &opts, err, sizeof(err));
     if (rc < 0) {
         mesh_error("MESH_CONFIG=%s: cannot load (%s):\n%s", path, mesh_strerror(rc), err);
         return rc;

@@ -117,6 +117,14 @@ int mesh_config_parse(mesh_config **out, const char *text, size_t len, const cha
                       const char *base_dir, const mesh_config_opts *opts, char *err,
                       unsigned errlen);
 
+/* Loads the config meshd gave a process it started: when snapshot_fd (the
+ * MESH_CONFIG_FD environment value) is set, the sealed copy behind that fd,
+ * parsed as if it were `path` (for messages and relative paths), and the fd
+ * is closed; else the file `path`. Returns and fills as mesh_config_load;
+ * MESH_EBADF when snapshot_fd is not an open regular file. */
+int mesh_config_load_given(mesh_config **out, const char *path, const char *snapshot_fd,
+                           const mesh_config_opts *opts, char *err, unsigned errlen);
+
 /* Frees a config from mesh_config_load or mesh_config_parse; accepts NULL. */
 void mesh_config_free(mesh_config *cfg);
 

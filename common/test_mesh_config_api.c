@@ -5,6 +5,7 @@
 #include "mesh_error.h"
 
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <criterion/logging.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -281,4 +282,48 @@ Test(config_api, no_binary_check_keeps_missing_binaries_as_written)
     cr_assert_str_eq(cfg->engines[1].binary, "./not/here");
     cr_assert_str_eq(cfg->engines[1].argv[0], "./not/here");
     mesh_config_free(cfg);
+}
+
+Test(config_api, given_snapshot_wins_over_the_file_and_is_closed)
+{
+    /* The file on disk says engines a and b; the snapshot meshd runs says a only. */
+    static const char file_text[] = HEAD "engines:\n" ENGINE_A ENGINE_B;
+    static const char snap_text[] = HEAD "engines:\n" ENGINE_A;
+    mesh_config *cfg = NULL;
+    char err[1024] = "", fds[16];
+    cr_assert_eq(load(file_text, &cfg), 0, "%s", errbuf);
+    cr_assert_eq(cfg->nengines, 2);
+    mesh_config_free(cfg);
+    char snap[128];
+    snprintf(snap, sizeof(snap), "%s/snapshot", dir);
+    write_file("snapshot", snap_text, 0444);
+    int fd = open(snap, O_RDONLY);
+    cr_assert_geq(fd, 0);
+    snprintf(fds, sizeof(fds), "%d", fd);
+    mesh_config_opts opts = {.search_path = dir, .type_lookup = lookup_type};
+    int rc = mesh_config_load_given(&cfg, cfg_path, fds, &opts, err, sizeof(err));
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert_eq(cfg->nengines, 1, "the snapshot, not the file");
+    cr_assert_str_eq(cfg->path, cfg_path, "messages still name the file");
+    mesh_config_free(cfg);
+    cr_assert_eq(fcntl(fd, F_GETFD), -1, "the snapshot fd is closed after reading");
+    /* Without a snapshot: the file. */
+    rc = mesh_config_load_given(&cfg, cfg_path, NULL, &opts, err, sizeof(err));
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert_eq(cfg->nengines, 2);
+    mesh_config_free(cfg);
+}
+
+Test(config_api, given_snapshot_fd_that_is_not_open_is_refused)
+{
+    mesh_config *cfg = NULL;
+    char err[256] = "";
+    mesh_config_opts opts = {.search_path = dir, .type_lookup = lookup_type};
+    const char *bad[] = {"999", "4x", "-1", "99999999999"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int rc = mesh_config_load_given(&cfg, cfg_path, bad[i], &opts, err, sizeof(err));
+        cr_assert_eq(rc, MESH_EBADF, "'%s'", bad[i]);
+        cr_assert_null(cfg);
+        cr_assert(strstr(err, "MESH_CONFIG_FD") != NULL, "%s", err);
+    }
 }

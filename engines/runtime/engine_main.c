@@ -5,11 +5,9 @@
  * shuts down and detaches. */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bus_shm.h"
@@ -104,65 +102,13 @@ static int type_lookup(const char *name, void *arg)
     return rc < 0 ? rc : (int)t->id;
 }
 
-/* Reads the sealed config snapshot meshd passes as MESH_CONFIG_FD (the text
- * of the config it runs, whatever the file says now) into *text (caller
- * frees), then closes the fd so the engine's own children do not get it.
- * pread: the file offset is shared with meshd and every other engine. */
-static int read_snapshot(const char *fds, char **text, size_t *len, char *err, size_t errlen)
-{
-    unsigned long v = 0;
-    struct stat st;
-    if (parse_uint(fds, 65535, &v) < 0 || fstat((int)v, &st) < 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "MESH_CONFIG_FD='%s': not an open config snapshot", fds);
-        return MESH_EBADF;
-    }
-    int fd = (int)v, rc = 0;
-    *len = 0;
-    if ((*text = malloc((size_t)st.st_size + 1)) == NULL)
-        rc = MESH_ENOMEM;
-    while (rc == 0 && *len < (size_t)st.st_size) {
-        ssize_t r = pread(fd, *text + *len, (size_t)st.st_size - *len, (off_t)*len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            rc = r < 0 ? mesh_err_from_errno(errno) : MESH_EIO;
-        else
-            *len += (size_t)r;
-    }
-    close(fd);
-    if (rc < 0) {
-        snprintf(err, errlen, "MESH_CONFIG_FD=%s: cannot read the config snapshot: %s", fds,
-                 mesh_strerror(rc));
-        free(*text);
-        *text = NULL;
-        return rc;
-    }
-    (*text)[*len] = '\0';
-    return 0;
-}
-
-/* Loads MESH_CONFIG: from meshd's snapshot when MESH_CONFIG_FD is set (parsed
- * as if it were the file, for messages and relative paths), else the file. */
+/* Loads MESH_CONFIG: from meshd's snapshot when MESH_CONFIG_FD is set, else
+ * the file. Engines never start binaries: only meshd checks them. */
 static int config_load(engine *e, const char *path, char *err, size_t errlen)
 {
-    /* Engines never start binaries: only meshd checks them. */
     mesh_config_opts opts = {.type_lookup = type_lookup, .no_binary_check = 1};
-    const char *fds = getenv("MESH_CONFIG_FD");
-    if (!fds || !*fds)
-        return mesh_config_load(&e->cfg, path, &opts, err, (unsigned)errlen);
-    char *text = NULL, dir[PATH_MAX];
-    size_t len = 0;
-    int rc = read_snapshot(fds, &text, &len, err, errlen);
-    if (rc < 0)
-        return rc;
-    snprintf(dir, sizeof(dir), "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        slash[slash == dir] = '\0'; /* "/mesh.yaml" -> "/" */
-    rc = mesh_config_parse(&e->cfg, text, len, path, slash ? dir : NULL, &opts, err,
-                           (unsigned)errlen);
-    free(text);
-    return rc;
+    return mesh_config_load_given(&e->cfg, path, getenv("MESH_CONFIG_FD"), &opts, err,
+                                  (unsigned)errlen);
 }
 
 static int config_setup(engine *e)
