@@ -28,10 +28,10 @@ enum mesh_wait { MESH_WAIT_ADAPTIVE, MESH_WAIT_SPIN, MESH_WAIT_YIELD };
 
 typedef struct mesh_engine_cfg {
     char name[MESH_NAME_MAX];
-    char *binary;       /* resolved absolute path of an existing executable */
-    char **argv;        /* NULL-terminated; argv[0] == binary; then `args` */
-    char **env;         /* NULL-terminated "KEY=VALUE" added to the environment */
-    int cpu;            /* CPU to pin the engine thread to, -1 = not pinned */
+    char *binary; /* resolved absolute path of an existing executable */
+    char **argv;  /* NULL-terminated; argv[0] == binary; then `args` */
+    char **env;   /* NULL-terminated "KEY=VALUE" added to the environment */
+    int cpu;      /* CPU to pin the engine thread to, -1 = not pinned */
     enum mesh_restart restart;
     enum mesh_escalation escalation;
     enum mesh_wait wait;
@@ -58,7 +58,7 @@ typedef struct mesh_route_cfg {
     uint32_t ring_bytes;      /* power of two */
     enum mesh_policy policy;
     int ntypes;
-    int types[MESH_CFG_MAX_TYPES];                /* ids from the type lookup (-1 if none given) */
+    int types[MESH_CFG_MAX_TYPES]; /* ids from the type lookup (-1 if none given) */
     char type_names[MESH_CFG_MAX_TYPES][MESH_NAME_MAX];
     int line;
 } mesh_route_cfg;
@@ -70,15 +70,15 @@ typedef struct mesh_peer_cfg {
 } mesh_peer_cfg;
 
 typedef struct mesh_config {
-    char path[512];              /* the file it was loaded from */
-    char name[MESH_NAME_MAX];    /* mesh name: scopes shm object names */
-    char control_socket[108];    /* Unix socket path for meshctl */
-    char metrics_listen[64];     /* "127.0.0.1:9464", empty = off */
-    char listen[128];            /* nng URL remote peers connect to, empty = none */
-    uint32_t ring_bytes;         /* default ring capacity */
-    uint32_t stop_timeout_ms;    /* default per-engine stop timeout */
+    char path[512];           /* the file it was loaded from */
+    char name[MESH_NAME_MAX]; /* mesh name: scopes shm object names */
+    char control_socket[108]; /* Unix socket path for meshctl */
+    char metrics_listen[64];  /* "127.0.0.1:9464", empty = off */
+    char listen[128];         /* nng URL remote peers connect to, empty = none */
+    uint32_t ring_bytes;      /* default ring capacity */
+    uint32_t stop_timeout_ms; /* default per-engine stop timeout */
     enum mesh_strategy strategy;
-    int keep_shm;                /* keep shared memory objects after stop */
+    int keep_shm; /* keep shared memory objects after stop */
     int nengines;
     mesh_engine_cfg engines[MESH_CFG_MAX_ENGINES]; /* in file order */
     int nroutes;

@@ -40,6 +40,17 @@ run_build() { # name, suite-args, meson-args...
 }
 
 # -Dtests=enabled: a missing Criterion must fail the build, not drop the tests.
+# Formatting: every C file as .clang-format says (clang-format 14, Debian 12).
+echo "== format: clang-format --dry-run"
+unformatted=$(git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror 2>&1 | grep -c 'error:' || true)
+if [ "$unformatted" -ne 0 ]; then
+  git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror 2>&1 | grep 'error:' | cut -d: -f1 | sort -u
+  echo "format: $unformatted lines differ from clang-format (run: git ls-files '*.c' '*.h' | xargs clang-format -i)"
+  failed=$((failed + 1))
+else
+  passed=$((passed + 1))
+fi
+
 run_build build "" -Dbuildtype=debugoptimized -Dtests=enabled
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_build build-asan "--suite mesh" -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false -Dscale=0.1 -Dtests=enabled

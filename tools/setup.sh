@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential pkg-config meson ninja-build cmake
   libck-dev libuv1-dev libnng-dev libprotobuf-c-dev protobuf-c-compiler
   libyaml-dev libwebsockets-dev libcriterion-dev
-  iproute2 procps
+  iproute2 procps clang-format git
 )
 
 missing=()
