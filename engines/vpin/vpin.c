@@ -234,9 +234,11 @@ static int positive(double x)
  * trade so it is current whenever a side is missing). */
 static int trade_sign(vpin_sym *s, int added, double price, int side)
 {
-    if (!added && price != s->bar_close)
-        s->tick_sign = price > s->bar_close ? 1 : -1;
-    return side > 0 ? 1 : side < 0 ? -1 : s->tick_sign;
+    /* branch-free: the direction of a price change is a coin flip per trade */
+    int tick = (price > s->bar_close) - (price < s->bar_close);
+    if (!added)
+        s->tick_sign = tick != 0 ? tick : s->tick_sign;
+    return side != 0 ? (side > 0) - (side < 0) : s->tick_sign;
 }
 
 int vpin_on_trade(vpin_engine *e, const char *symbol, uint64_t ts_ns, double price, double size)
