@@ -149,11 +149,18 @@ static double phi(double x)
  * A: z2 = Phi(-1/sqrt 2), z3 = Phi(2/sqrt(7/3)), z4 = Phi(-2/3); buckets
  *    1..3 full-window rows, end 4.0 s, buy 2 z3 + 8 z4 / 10 z4 / 10 z4,
  *    VPIN 0.255820 / 0.364556 / 0.495015.
- *    Kyle's lambda at the last bar: OLS of dP on q = vol (2z - 1) over the
- *    bucketed bars (q, dP) = (4(2 z2 - 1), -1), (8(2 z3 - 1), 2),
- *    (28(2 z4 - 1), -1) = (-2.081999, -1), (6.476558, 2), (-13.861418, -1).
+ *    Kyle's lambda after the last bar: the CSV has no aggressor side, so each
+ *    trade is signed by the tick rule (sign of price minus the last different
+ *    price): 100 (first trade: 0), 101 (+), 100 (-), 102 (+), 102 (zero tick:
+ *    +, as the last change), 101 (-). Per bar (signed flow q, dP) over every
+ *    bar with a dP: bar1 (+7, +1), bar2 (-4, -1), bar3 (+3 + 5 = +8, +2),
+ *    bar4 (-28, -1). Means q -17/4, dP 1/4; deviations q 11.25, 0.25, 12.25,
+ *    -23.75 and dP 0.75, -1.25, 1.75, -1.25: Sxx = 126.5625 + 0.0625 +
+ *    150.0625 + 564.0625 = 840.75, Sxy = 8.4375 - 0.3125 + 21.4375 + 29.6875
+ *    = 59.25: lambda = 59.25 / 840.75 = 79 / 1121 = 0.0704728.
  * B: constant price, z = 0.5: bucket0 (2.6 s, not a full window) and bucket1
- *    (3.5 s): buy 5, sell 5, VPIN 0; no lambda (all q = 0). */
+ *    (3.5 s): buy 5, sell 5, VPIN 0; no lambda (no price change, so the tick
+ *    rule signs nothing: all q = 0). */
 static void check_hand_output(void)
 {
     char *csv = read_file("out.csv"), f[9][64];
@@ -163,15 +170,9 @@ static void check_hand_output(void)
     cr_assert(strncmp(csv, header, strlen(header)) == 0, "header: %.80s", csv);
     cr_assert_eq(count_lines(csv), 5, "rows:\n%s", csv); /* header + A1..3 + B1 */
     cr_assert(!find_row(csv, "A", 0, f), "bucket 0 has no full window");
-    double z2 = phi(-1 / sqrt(2.0)), z3 = phi(2 / sqrt(7.0 / 3.0)), z4 = phi(-2.0 / 3.0);
+    double z3 = phi(2 / sqrt(7.0 / 3.0)), z4 = phi(-2.0 / 3.0);
     const double buy[4] = {0, 2 * z3 + 8 * z4, 10 * z4, 10 * z4};
     const double vpin[4] = {0, 0.255820, 0.364556, 0.495015};
-    double q[3] = {4 * (2 * z2 - 1), 8 * (2 * z3 - 1), 28 * (2 * z4 - 1)}, y[3] = {-1, 2, -1};
-    double mx = (q[0] + q[1] + q[2]) / 3, my = 0, sxx = 0, sxy = 0;
-    for (int i = 0; i < 3; i++) {
-        sxx += (q[i] - mx) * (q[i] - mx);
-        sxy += (q[i] - mx) * (y[i] - my);
-    }
     for (int k = 1; k <= 3; k++) {
         cr_assert(find_row(csv, "A", k, f), "row A,%d missing:\n%s", k, csv);
         cr_assert_str_eq(f[2], "1700000004000000000");
@@ -180,7 +181,7 @@ static void check_hand_output(void)
         cr_assert_float_eq(strtod(f[5], NULL), vpin[k], 1e-6);
         cr_assert_str_eq(f[6], "", "cdf needs 10 values by default");
         cr_assert_str_eq(f[7], "0");
-        cr_assert_float_eq(strtod(f[8], NULL), sxy / sxx, 1e-12);
+        cr_assert_float_eq(strtod(f[8], NULL), 79.0 / 1121.0, 1e-15);
     }
     cr_assert(find_row(csv, "B", 1, f), "row B,1 missing:\n%s", csv);
     cr_assert_str_eq(f[2], "1700000003500000000");

@@ -1,6 +1,8 @@
 /* Tests of the VPIN numerical pieces: normal CDF against table values, rolling
- * variance / sum / OLS against hand calculations and two-pass recomputation. */
+ * variance / sum / OLS against hand calculations and two-pass recomputation;
+ * the rolling sum of a window of zeros is exactly 0. */
 #include <criterion/criterion.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -109,7 +111,7 @@ Test(rollvar, matches_two_pass_recomputation)
 Test(rollsum, matches_naive)
 {
     enum { W = 7, LEN = 1000 };
-    double x[LEN], buf[W];
+    double x[LEN], buf[2 * W];
     vpin_rollsum s;
     vpin_rollsum_init(&s, buf, W);
     rng_state = 32;
@@ -120,8 +122,42 @@ Test(rollsum, matches_naive)
         double want = 0;
         for (int i = (k >= W - 1 ? k - W + 1 : 0); i <= k; i++)
             want += x[i];
-        cr_assert_float_eq(vpin_rollsum_value(&s), want, 1e-10);
+        /* non-negative terms: the tree (depth <= 4 for w = 7) is within 4 eps
+         * of the true sum, the sequential sum within 6 eps */
+        cr_assert(fabs(vpin_rollsum_value(&s) - want) <= 10 * DBL_EPSILON * want, "k=%d", k);
     }
+}
+
+Test(rollsum, window_of_zeros_sums_to_exactly_zero)
+{
+    /* w = 5: 0.1, 0.2, 0.3, then zeros. After the 8th push the window is
+     * {0, 0, 0, 0, 0}: the sum must be exactly 0. A running sum that adds and
+     * subtracts gets 0.1 + 0.2 + 0.3 = 0.6000000000000001 in binary, and
+     * removing 0.1, 0.2, 0.3 from it leaves 1.1102230246251565e-16. */
+    double buf[10];
+    vpin_rollsum s;
+    vpin_rollsum_init(&s, buf, 5);
+    const double x[10] = {0.1, 0.2, 0.3, 0, 0, 0, 0, 0, 0, 0};
+    for (int k = 0; k < 10; k++) {
+        vpin_rollsum_push(&s, x[k]);
+        if (k >= 7)
+            cr_assert(vpin_rollsum_value(&s) == 0.0, "push %d: %.17g", k + 1,
+                      vpin_rollsum_value(&s));
+    }
+    /* w = 1: the value itself; w = 3 (not a power of two): 1 + 2 + 4 = 7 */
+    vpin_rollsum_init(&s, buf, 1);
+    vpin_rollsum_push(&s, 2.5);
+    cr_assert(vpin_rollsum_full(&s) && vpin_rollsum_value(&s) == 2.5);
+    vpin_rollsum_push(&s, 0);
+    cr_assert(vpin_rollsum_value(&s) == 0.0);
+    vpin_rollsum_init(&s, buf, 3);
+    vpin_rollsum_push(&s, 1);
+    vpin_rollsum_push(&s, 2);
+    cr_assert(!vpin_rollsum_full(&s) && vpin_rollsum_value(&s) == 3.0);
+    vpin_rollsum_push(&s, 4);
+    cr_assert(vpin_rollsum_full(&s) && vpin_rollsum_value(&s) == 7.0);
+    vpin_rollsum_push(&s, 8); /* {2, 4, 8} */
+    cr_assert(vpin_rollsum_value(&s) == 14.0);
 }
 
 Test(rollreg, hand_example)

@@ -2,6 +2,7 @@
  * rolling VPIN, lognormal CDF and Kyle's lambda (definitions: README.md). */
 #include "vpin.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,15 +14,17 @@
 typedef struct vpin_sym {
     uint64_t last_ts, trades, bars, bucketed_bars, buckets;
     int bar_open, has_ref, alert;
+    int tick_sign; /* tick rule: sign of the last price change, 0 before one */
     uint64_t bar_id, bar_ts;
     double bar_close, bar_volume;
+    double bar_flow;        /* signed volume of the open bar (aggressor or tick rule) */
     double ref;             /* previous bar's close */
     double fill, buy, sell; /* bucket under construction */
     double last_vpin;
     vpin_rollvar sigma; /* price changes, window S */
     vpin_rollsum imb;   /* |sell - buy| of the last n buckets */
     vpin_rollvar logv;  /* ln VPIN history for the CDF fit */
-    vpin_rollreg kyle;  /* (signed volume, price change) per bucketed bar */
+    vpin_rollreg kyle;  /* (signed order flow, price change) per bar */
 } vpin_sym;
 
 struct vpin_engine {
@@ -30,7 +33,7 @@ struct vpin_engine {
     void *emit_ctx;
     mesh_symtab *tab;
     vpin_sym *syms;
-    double *rings; /* per symbol: S + n + cdf_window + 2 * lambda_window */
+    double *rings; /* per symbol: S + 2 n + cdf_window + 2 * lambda_window */
     size_t ring_per_sym;
 };
 
@@ -91,7 +94,8 @@ int vpin_open(vpin_engine **out, const vpin_params *p, vpin_emit_fn emit, void *
     e->p = *p;
     e->emit = emit;
     e->emit_ctx = emit_ctx;
-    e->ring_per_sym = (size_t)p->sigma_bars + p->window + p->cdf_window + 2 * p->lambda_window;
+    e->ring_per_sym = (size_t)p->sigma_bars + 2 * (size_t)p->window + p->cdf_window +
+                      2 * (size_t)p->lambda_window;
     rc = mesh_symtab_open(&e->tab, p->max_symbols);
     if (rc < 0)
         goto fail;
@@ -129,7 +133,7 @@ static void sym_init(vpin_engine *e, uint32_t slot)
     vpin_rollvar_init(&s->sigma, r, p->sigma_bars);
     r += p->sigma_bars;
     vpin_rollsum_init(&s->imb, r, p->window);
-    r += p->window;
+    r += 2 * (size_t)p->window;
     vpin_rollvar_init(&s->logv, p->cdf_window ? r : NULL, p->cdf_window);
     r += p->cdf_window;
     vpin_rollreg_init(&s->kyle, r, p->lambda_window);
@@ -151,10 +155,10 @@ static void bucket_complete(vpin_engine *e, uint32_t slot)
     b.vpin_ready = (uint8_t)vpin_rollsum_full(&s->imb);
     b.cdf_ready = b.alert = b.lambda_ready = 0;
     if (b.vpin_ready) {
+        /* a tree sum of non-negative terms: exactly 0 when all are 0 */
         b.vpin = vpin_rollsum_value(&s->imb) / (e->p.window * e->p.bucket_volume);
-        if (b.vpin < 0.0)
-            b.vpin = 0.0; /* round-off of a sum of non-negative terms */
         s->last_vpin = b.vpin;
+        /* ln 0 = -inf: VPIN = 0 stays out of the lognormal fit, its CDF is 0 */
         if (b.vpin > 0.0)
             vpin_rollvar_push(&s->logv, log(b.vpin));
         double sd = sqrt(vpin_rollvar_var(&s->logv));
@@ -193,7 +197,7 @@ static void bucket_fill(vpin_engine *e, uint32_t slot, double volume, double z)
     }
 }
 
-/* Closes the symbol's open bar: price change, sigma, BVC, lambda, buckets. */
+/* Closes the symbol's open bar: price change, lambda, sigma, BVC, buckets. */
 static void bar_close(vpin_engine *e, uint32_t slot)
 {
     vpin_sym *s = &e->syms[slot];
@@ -206,16 +210,17 @@ static void bar_close(vpin_engine *e, uint32_t slot)
     }
     double dp = s->bar_close - s->ref;
     s->ref = s->bar_close;
+    vpin_rollreg_push(&s->kyle, s->bar_flow, dp);
     vpin_rollvar_push(&s->sigma, dp);
     if (vpin_rollvar_count(&s->sigma) < e->p.min_sigma_bars)
         return;
     double sd = sqrt(vpin_rollvar_var(&s->sigma));
-    /* changes equal up to round-off (e.g. one tick each) have sigma 0 */
-    if (sd <= VPIN_SIGMA_REL_MIN * fabs(vpin_rollvar_mean(&s->sigma)))
+    /* changes equal up to the round-off of the prices' binary form (e.g. one
+     * tick each) have sigma 0 */
+    if (sd <= VPIN_SIGMA_ROUNDOFF * DBL_EPSILON * s->bar_close)
         sd = 0.0;
     double z = sd > 0.0 ? vpin_phi(dp / sd) : 0.5;
     s->bucketed_bars++;
-    vpin_rollreg_push(&s->kyle, s->bar_volume * (2.0 * z - 1.0), dp);
     bucket_fill(e, slot, s->bar_volume, z);
 }
 
@@ -224,7 +229,25 @@ static int positive(double x)
     return x > 0.0 && isfinite(x);
 }
 
+/* Sign of a trade for Kyle's lambda: its aggressor side when known, else the
+ * tick rule (sign of price minus the last different price; updated on every
+ * trade so it is current whenever a side is missing). */
+static int trade_sign(vpin_sym *s, int added, double price, int side)
+{
+    /* branch-free: the direction of a price change is a coin flip per trade */
+    int tick = (price > s->bar_close) - (price < s->bar_close);
+    if (!added)
+        s->tick_sign = tick != 0 ? tick : s->tick_sign;
+    return side != 0 ? (side > 0) - (side < 0) : s->tick_sign;
+}
+
 int vpin_on_trade(vpin_engine *e, const char *symbol, uint64_t ts_ns, double price, double size)
+{
+    return vpin_on_trade_side(e, symbol, ts_ns, price, size, 0);
+}
+
+int vpin_on_trade_side(vpin_engine *e, const char *symbol, uint64_t ts_ns, double price,
+                       double size, int side)
 {
     if (!positive(price) || !positive(size))
         return MESH_EINVAL;
@@ -238,14 +261,17 @@ int vpin_on_trade(vpin_engine *e, const char *symbol, uint64_t ts_ns, double pri
     uint64_t id = ts_ns / e->p.bar_ns;
     if (!added && (ts_ns < s->last_ts || (!s->bar_open && id <= s->bar_id)))
         return MESH_ERANGE; /* backwards, or inside a bar vpin_flush closed */
+    int sign = trade_sign(s, added, price, side);
     if (s->bar_open && id != s->bar_id)
         bar_close(e, (uint32_t)slot);
     if (!s->bar_open) {
         s->bar_open = 1;
         s->bar_id = id;
         s->bar_volume = 0.0;
+        s->bar_flow = 0.0;
     }
     s->bar_volume += size;
+    s->bar_flow += sign * size;
     s->bar_close = price;
     s->bar_ts = ts_ns;
     s->last_ts = ts_ns;

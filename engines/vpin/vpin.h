@@ -7,11 +7,13 @@
 
 #include <stdint.h>
 
-/* Noise floors (see README.md): sigma of the price changes counts as 0 when
- * it is <= VPIN_SIGMA_REL_MIN * |their mean| (changes equal up to round-off);
- * no CDF is fitted while the sd of ln VPIN is <= VPIN_LOG_SD_MIN. */
-#define VPIN_SIGMA_REL_MIN 1e-9
-#define VPIN_LOG_SD_MIN    1e-9
+/* Noise floors (see README.md). sigma of the price changes counts as 0 when it
+ * is <= VPIN_SIGMA_ROUNDOFF * DBL_EPSILON * |bar close|: each price's binary
+ * form is off by <= DBL_EPSILON / 2 of it, so changes that are equal in
+ * decimal (e.g. one tick each) differ by round-off of that size. No CDF is
+ * fitted while the sd of ln VPIN is <= VPIN_LOG_SD_MIN. */
+#define VPIN_SIGMA_ROUNDOFF 16.0
+#define VPIN_LOG_SD_MIN     1e-9
 
 typedef struct vpin_params {
     uint64_t bar_ns;         /* B: bar length, bars aligned to multiples since the
@@ -25,7 +27,8 @@ typedef struct vpin_params {
                               * history (default 0) */
     uint32_t cdf_min;        /* VPIN values needed before a CDF (>= 2, default 10) */
     double alert_threshold;  /* alert when CDF >= this (default 0.9) */
-    uint32_t lambda_window;  /* bars in Kyle's lambda regression (>= 2, default 50) */
+    uint32_t lambda_window;  /* bars (with a price change) in Kyle's lambda
+                              * regression (>= 2, default 50) */
     uint32_t max_symbols;    /* symbol table capacity (default 1024) */
 } vpin_params;
 
@@ -38,7 +41,7 @@ typedef struct vpin_bucket {
     double buy_volume, sell_volume;
     double vpin;        /* sum of |sell - buy| over the last n buckets / (n V) */
     double cdf;         /* lognormal CDF of vpin under the fitted history */
-    double lambda;      /* Kyle's lambda at the completing bar */
+    double lambda;      /* Kyle's lambda after the completing bar */
     uint8_t vpin_ready; /* index >= n - 1 */
     uint8_t cdf_ready;
     uint8_t alert;       /* cdf_ready and cdf >= alert_threshold */
@@ -77,13 +80,21 @@ int vpin_open(vpin_engine **out, const vpin_params *p, vpin_emit_fn emit, void *
 /* Frees the engine. Accepts NULL. */
 void vpin_close(vpin_engine *e);
 
-/* Feeds one trade. A trade of a later bar first closes the symbol's open bar
- * (which may complete buckets, emitted before this returns). Returns 0;
- * MESH_EINVAL for a bad symbol or a non-finite / non-positive price or size;
- * MESH_ERANGE if ts_ns is before the symbol's last trade or inside a bar
- * vpin_flush already closed; MESH_ENOSPC if the symbol table is full (state
- * unchanged on every error). O(1) amortised, no allocation. One thread. */
+/* Feeds one trade whose aggressor side is unknown: vpin_on_trade_side with
+ * side 0 (Kyle's lambda signs it by the tick rule). */
 int vpin_on_trade(vpin_engine *e, const char *symbol, uint64_t ts_ns, double price, double size);
+
+/* Feeds one trade; side is its aggressor: > 0 buyer-initiated, < 0
+ * seller-initiated, 0 unknown (signed by the tick rule for Kyle's lambda;
+ * VPIN itself never uses the side, it classifies volume by BVC). A trade of a
+ * later bar first closes the symbol's open bar (which may complete buckets,
+ * emitted before this returns). Returns 0; MESH_EINVAL for a bad symbol or a
+ * non-finite / non-positive price or size; MESH_ERANGE if ts_ns is before the
+ * symbol's last trade or inside a bar vpin_flush already closed; MESH_ENOSPC
+ * if the symbol table is full (state unchanged on every error). O(1) amortised
+ * per trade plus O(log n) per completed bucket, no allocation. One thread. */
+int vpin_on_trade_side(vpin_engine *e, const char *symbol, uint64_t ts_ns, double price,
+                       double size, int side);
 
 /* Closes every open bar whose interval [k B, (k+1) B) ended at or before
  * now_ns (UINT64_MAX: all, for end of input). Returns the number closed. */

@@ -65,7 +65,10 @@ static int vpin_on_trade_msg(engine *e, const ProtobufCMessage *msg, const engin
     uint64_t wall = mesh_wall_ns();
     if (t->recv_ts_ns != 0 && wall >= t->recv_ts_ns)
         mesh_hist_record(&vd.feed_latency, wall - t->recv_ts_ns);
-    int rc = vpin_on_trade(vd.vpin, t->symbol, t->ts_ns, t->price, t->size);
+    int side = t->aggressor == MESHPB__SIDE__SIDE_BUY    ? 1
+               : t->aggressor == MESHPB__SIDE__SIDE_SELL ? -1
+                                                         : 0; /* unknown: tick rule */
+    int rc = vpin_on_trade_side(vd.vpin, t->symbol, t->ts_ns, t->price, t->size, side);
     if (rc != 0) {
         /* Counted and skipped: a late or invalid trade must not stop the engine. */
         vd.rejected++;

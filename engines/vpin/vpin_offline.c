@@ -23,6 +23,8 @@ const char vpin_offline_usage[] =
     "completed volume bucket that has a full VPIN window:\n"
     "  symbol,bucket,end_ts_ns,buy_volume,sell_volume,vpin,cdf,alert,kyle_lambda\n"
     "(cdf and kyle_lambda are empty until ready; '-' as output is stdout).\n"
+    "kyle_lambda regresses bar price changes on bar order flow signed by the\n"
+    "tick rule (the CSV has no aggressor side).\n"
     "\n"
     "options:\n"
     "  --bar-seconds B       time bar length in seconds, bars aligned to multiples\n"

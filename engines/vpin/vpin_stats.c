@@ -1,9 +1,11 @@
-/* Normal CDF, rolling variance, rolling sum and rolling OLS (see vpin_stats.h). */
+/* Normal CDF, rolling variance, rolling sum (summation tree) and rolling OLS
+ * (see vpin_stats.h). */
 #include "vpin_stats.h"
 
 #include <assert.h>
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 double vpin_phi(double x)
 {
@@ -94,24 +96,19 @@ void vpin_rollsum_init(vpin_rollsum *s, double *buf, uint32_t w)
     s->w = w;
     s->count = 0;
     s->head = 0;
-    s->sum = 0.0;
+    memset(buf, 0, 2 * (size_t)w * sizeof(*buf));
 }
 
 void vpin_rollsum_push(vpin_rollsum *s, double x)
 {
-    if (s->count == s->w)
-        s->sum -= s->buf[s->head];
-    else
+    if (s->count < s->w)
         s->count++;
-    s->sum += x;
-    s->buf[s->head] = x;
-    if (++s->head == s->w) {
+    uint32_t k = s->w + s->head;
+    s->buf[k] = x;
+    for (k /= 2; k > 0; k /= 2)
+        s->buf[k] = s->buf[2 * k] + s->buf[2 * k + 1];
+    if (++s->head == s->w)
         s->head = 0;
-        double sum = 0.0;
-        for (uint32_t i = 0; i < s->w; i++)
-            sum += s->buf[i];
-        s->sum = sum;
-    }
 }
 
 int vpin_rollsum_full(const vpin_rollsum *s)
@@ -121,7 +118,7 @@ int vpin_rollsum_full(const vpin_rollsum *s)
 
 double vpin_rollsum_value(const vpin_rollsum *s)
 {
-    return s->sum;
+    return s->buf[1]; /* w = 1: the only leaf is node 1 */
 }
 
 void vpin_rollreg_init(vpin_rollreg *r, double *buf, uint32_t w)

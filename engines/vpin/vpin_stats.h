@@ -1,6 +1,7 @@
 /* Numerical pieces of the VPIN engine: the standard normal CDF, a rolling
- * (or unbounded) sample variance, a rolling sum and a rolling OLS slope, each
- * O(1) per update with periodic exact recomputation to bound round-off. */
+ * (or unbounded) sample variance and a rolling OLS slope (O(1) per update with
+ * periodic exact recomputation to bound round-off), and a rolling sum kept as
+ * a pairwise summation tree (O(log w) per update, no subtraction). */
 #ifndef VPIN_STATS_H
 #define VPIN_STATS_H
 
@@ -46,17 +47,23 @@ double vpin_rollvar_mean(const vpin_rollvar *v);
  * than two values are held. */
 double vpin_rollvar_var(const vpin_rollvar *v);
 
-/* Sum of the last w values, exact recomputation every w pushes. */
+/* Sum of the last w values as a pairwise summation tree over the window:
+ * buf[w + i] holds slot i, buf[k] = buf[2k] + buf[2k + 1] for 1 <= k < w, so
+ * buf[1] is the sum of the window (buf[0] unused). A push rewrites one leaf and
+ * the at most ceil(log2(2w)) sums above it; nothing is ever subtracted, so the
+ * sum is a function of the values in the window alone: a window of zeros sums
+ * to exactly 0, and for non-negative values the relative error is at most
+ * ceil(log2(2w)) * DBL_EPSILON (a running sum with subtraction keeps an
+ * absolute residue of the values that left, e.g. 5e-17 for a true 0). */
 typedef struct vpin_rollsum {
-    double *buf;
+    double *buf; /* 2 * w slots */
     uint32_t w, count, head;
-    double sum;
 } vpin_rollsum;
 
-/* Prepares an empty window of w >= 1 values over buf[w]. */
+/* Prepares an empty window of w >= 1 values over buf[2 * w] (zeroed here). */
 void vpin_rollsum_init(vpin_rollsum *s, double *buf, uint32_t w);
 
-/* Adds x (evicting the oldest value of a full window). */
+/* Adds x (evicting the oldest value of a full window). O(log w). */
 void vpin_rollsum_push(vpin_rollsum *s, double x);
 
 /* 1 once w values are held. */
