@@ -202,6 +202,11 @@ int engine_state_replaying(const engine *e);
  * did not reproduce what the earlier run published). */
 uint64_t engine_state_replay_end(engine *e);
 
+/* Drops the stored snapshot (a restart then finds none and starts afresh):
+ * for an engine that can no longer save one that matches what it did.
+ * Returns 0 (also when there is none) or a system error. */
+int engine_state_drop(engine *e);
+
 /* Sets the progress word (the engine's own count of work done, e.g. events
  * published), stored where a restart finds it. One store; no system call
  * except once per run: the first mark of a run that did not resume drops

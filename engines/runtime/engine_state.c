@@ -186,6 +186,12 @@ uint64_t engine_state_replay_end(engine *e)
     return left;
 }
 
+int engine_state_drop(engine *e)
+{
+    state_adopt(e);
+    return engine_ckpt_invalidate(&e->st.ck);
+}
+
 void engine_state_mark(engine *e, uint64_t progress)
 {
     if (!e->st.adopted)
