@@ -122,19 +122,25 @@ static uint64_t ring_skip(engine *e, int i, const engine_ckpt_ring *saved)
                   (unsigned long long)saved->next_seq);
         return 0;
     }
-    if (rs.next_seq == saved->next_seq)
-        return 0;
+    if (rs.next_seq == saved->next_seq || rs.head == saved->head)
+        return 0; /* nothing visible after the snapshot (drops, or a commit cut short) */
+    /* The last record visible after the snapshot tells how many publishes
+     * reached the ring. Walk from the snapshot's position (records the
+     * consumer released stay readable until overwritten: the producer is
+     * dead), else from the consumer's, whose records are all intact.
+     * bus_ring_observe reads cursor 0 as the tail: fine when the tail is 0. */
     uint64_t last = 0;
-    int rc = 0;
-    if (saved->head == 0) /* bus_ring_observe reads cursor 0 as "from the tail" */
-        rc = MESH_ERANGE;
-    else if (rs.head != saved->head)
+    int rc = MESH_ENOENT;
+    if (saved->head != 0 || rs.tail == 0)
         rc = ring_last_seq(o, saved->head, rs.head, &last);
+    if (rc < 0 && rs.tail > saved->head && rs.tail < rs.head)
+        rc = ring_last_seq(o, rs.tail, rs.head, &last);
     if (rc == 0)
         return last >= saved->next_seq ? last - saved->next_seq + 1 : 0;
-    /* Overwritten since (the earlier run published more than the ring
-     * holds after its last snapshot): count sequence numbers instead. */
-    mesh_info("output to %s: records after the snapshot are no longer readable (%s); skipping by "
+    /* Overwritten since (more than a ring's worth published after the
+     * snapshot) and all consumed: count sequence numbers instead (a kill
+     * between a commit's next_seq and head stores then costs that record). */
+    mesh_info("output to %s: records after the snapshot no longer readable (%s); skipping by "
               "sequence numbers",
               o->to, mesh_strerror(rc));
     return rs.next_seq - saved->next_seq;
