@@ -17,6 +17,7 @@
 
 #include "md_daemon.h"
 #include "md_ser.h"
+#include "mesh_clock.h"
 #include "mesh_error.h"
 #include "mesh_log.h"
 
@@ -66,10 +67,28 @@ static int md_ckpt_reserve(size_t need)
 static int md_save(engine *e, uint64_t now_ns, uint64_t flush_to)
 {
     size_t len = 0;
+    uint64_t t0 = mesh_now_ns();
     int rc = md_snapshot(now_ns, flush_to, md_state.ckpt, md_state.ckpt_cap, &len);
     if (rc == MESH_ENOSPC && (rc = md_ckpt_reserve(len)) == 0)
         rc = md_snapshot(now_ns, flush_to, md_state.ckpt, md_state.ckpt_cap, &len);
-    return rc == 0 ? engine_state_save(e, md_state.ckpt, len) : rc;
+    if (rc == 0)
+        rc = engine_state_save(e, md_state.ckpt, len);
+    uint64_t dt = mesh_now_ns() - t0;
+    md_state.ckpt_saves++;
+    md_state.ckpt_ns += dt;
+    md_state.ckpt_max_ns = dt > md_state.ckpt_max_ns ? dt : md_state.ckpt_max_ns;
+    md_state.ckpt_len = len;
+    return rc;
+}
+
+void md_checkpoint_report(void)
+{
+    if (!md_state.ckpt_saves)
+        return;
+    mesh_info("checkpoints: %llu saved, %zu bytes each (last), %.1f us mean, %.1f us longest",
+              (unsigned long long)md_state.ckpt_saves, md_state.ckpt_len,
+              (double)md_state.ckpt_ns / (double)md_state.ckpt_saves / 1e3,
+              (double)md_state.ckpt_max_ns / 1e3);
 }
 
 void md_checkpoint(engine *e, uint64_t now_ns, uint64_t flush_to)

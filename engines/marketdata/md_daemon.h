@@ -29,6 +29,9 @@ typedef struct md_daemon {
     uint64_t ckpt_events;  /* events at the last snapshot */
     unsigned char *ckpt;   /* snapshot buffer */
     size_t ckpt_cap;
+    uint64_t ckpt_saves;           /* snapshots saved by this run */
+    uint64_t ckpt_ns, ckpt_max_ns; /* time spent saving them: total, longest */
+    size_t ckpt_len;               /* size of the last one */
 } md_daemon;
 
 extern md_daemon md_state;
@@ -48,6 +51,9 @@ void md_publish_bar(void *ctx, const md_bar *b);
  * for the run and drops the stored snapshot (a restart then starts a new
  * market rather than replaying a wrong past). */
 void md_checkpoint(engine *e, uint64_t now_ns, uint64_t flush_to);
+
+/* Logs how many snapshots this run saved and what they cost. */
+void md_checkpoint_report(void);
 
 /* In init, after the feed and bars are open: on a restart (generation > 0)
  * with a usable snapshot, restores the feed, bars and counters, repeats the

@@ -345,6 +345,7 @@ static void md_shutdown(engine *e)
     mesh_info("published %llu trades, %llu quotes; %llu bad CSV rows",
               (unsigned long long)st.trades, (unsigned long long)st.quotes,
               (unsigned long long)st.bad_rows);
+    md_checkpoint_report();
     md_bars_close(md_state.bars);
     md_feed_close(md_state.feed);
     free(md_state.ckpt);
