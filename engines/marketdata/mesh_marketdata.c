@@ -2,6 +2,7 @@
  * quotes and time bars from the built-in synthetic market (default) or a CSV
  * replay, paced against the wall clock. Checkpoints its feed and bars so a
  * restart after a kill continues the same market (md_ckpt.c). */
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -55,6 +56,20 @@ static int parse_double(const char *s, const char *what, double min, double *out
     double v = strtod(s, &end);
     if (end == s || *end != '\0' || !isfinite(v) || v < min) {
         mesh_error("bad %s '%s': expected a number >= %g", what, s, min);
+        return MESH_EINVAL;
+    }
+    *out = v;
+    return 0;
+}
+
+/* A whole number of ns (exactly: a double would round past 2^53). */
+static int parse_ns(const char *s, const char *what, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || *end != '\0' || errno != 0 || *s < '0' || *s > '9') {
+        mesh_error("bad %s '%s': expected ns since the Unix epoch (a whole number)", what, s);
         return MESH_EINVAL;
     }
     *out = v;
@@ -134,6 +149,8 @@ static int md_apply_option(int c, const char *arg, md_feed_opts *o, double *bar_
     case OPT_NOQ:
         *quotes = 0;
         return 0;
+    case OPT_START:
+        return parse_ns(arg, "--start-ts", &o->synth.start_ts_ns);
     case OPT_SPEED:
         return parse_double(arg, "--speed", 0, &o->speed);
     case OPT_RATE:
@@ -167,13 +184,6 @@ static int md_apply_option(int c, const char *arg, md_feed_opts *o, double *bar_
         break;
     case OPT_EP_STAGGER:
         o->synth.episode_stagger_ns = (uint64_t)(v * 1e9);
-        break;
-    case OPT_START:
-        if (v > 1.8e19) {
-            mesh_error("bad --start-ts '%s': beyond 2^64 ns", arg);
-            return MESH_EINVAL;
-        }
-        o->synth.start_ts_ns = (uint64_t)v;
         break;
     case OPT_CKPT:
         if (v > 3600000) {
