@@ -184,6 +184,11 @@ static long check_trades(const rec *r, long n, const md_trade *ref, long nref)
 {
     long t = 0;
     uint64_t last_counter = 0, last_seq = 0;
+    struct {
+        char symbol[16];
+        uint64_t ts;
+    } last_ts[8];
+    int nsym = 0;
     for (long i = 0; i < n; i++) {
         cr_assert_gt(r[i].seq, last_seq, "line %ld: ring seq %llu not after %llu", i + 1,
                      (unsigned long long)r[i].seq, (unsigned long long)last_seq);
@@ -192,6 +197,18 @@ static long check_trades(const rec *r, long n, const md_trade *ref, long nref)
         last_counter = r[i].counter;
         if (r[i].kind != 'T')
             continue;
+        int k = 0; /* per symbol, market time only moves forward */
+        while (k < nsym && strcmp(last_ts[k].symbol, r[i].symbol) != 0)
+            k++;
+        if (k == nsym) {
+            cr_assert_lt(nsym, 8);
+            snprintf(last_ts[nsym++].symbol, 16, "%s", r[i].symbol);
+        } else {
+            cr_assert_gt(r[i].ts, last_ts[k].ts, "line %ld: %s at %llu, not after %llu", i + 1,
+                         r[i].symbol, (unsigned long long)r[i].ts,
+                         (unsigned long long)last_ts[k].ts);
+        }
+        last_ts[k].ts = r[i].ts;
         cr_assert_lt(t, nref, "more trades than the reference has");
         const md_trade *x = &ref[t];
         int side = x->aggressor > 0 ? 1 : x->aggressor < 0 ? 2 : 0; /* meshpb Side */
