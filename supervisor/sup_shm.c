@@ -112,6 +112,10 @@ void sup_ctlblk_destroy(const char *mesh, const char *engine, bus_ctl *ctl, int 
     char name[SUP_SHM_NAME_MAX];
     if (bus_shm_name(name, sizeof(name), mesh, "ctl", engine, NULL) == 0)
         bus_shm_unlink(name);
+    /* The engine's checkpoints (engine_state_save), if it made any, go
+     * with its control block. */
+    if (bus_shm_name(name, sizeof(name), mesh, "state", engine, NULL) == 0)
+        bus_shm_unlink(name);
     /* The bridge keeps its link state (receive positions, counters) in an
      * object of its own that outlives its restarts (bridge/bridge_state.c);
      * it goes with the mesh. */

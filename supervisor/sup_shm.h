@@ -37,7 +37,9 @@ void sup_rings_destroy(sup_rings *rs, int unlink);
  * the caller; sup_ctlblk_destroy). Returns 0 or an error (logged). */
 int sup_ctlblk_create(const char *mesh, const char *engine, int reuse, bus_ctl **out);
 
-/* Closes the handle and, when `unlink`, removes the object. Accepts NULL ctl. */
+/* Closes the handle and, when `unlink`, removes the object and the
+ * engine's checkpoint object "/mesh.<mesh>.state.<engine>" (the engine
+ * creates that one itself). Accepts NULL ctl. */
 void sup_ctlblk_destroy(const char *mesh, const char *engine, bus_ctl *ctl, int unlink);
 
 #endif

@@ -7,7 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "md_ser.h"
 #include "mesh_error.h"
+
+#define MD_BARS_TAG     MD_TAG('M', 'D', 'B', 'R')
+#define MD_BARS_VERSION 1u
 
 #define MD_BARS_EMPTY UINT32_MAX
 
@@ -189,6 +193,126 @@ size_t md_bars_flush(md_bars *b, uint64_t now_ns, md_bar_fn fn, void *ctx)
         count++;
     }
     return count;
+}
+
+uint64_t md_bars_next_end(const md_bars *b)
+{
+    uint64_t end = UINT64_MAX;
+    for (uint32_t i = 0; i < b->n; i++)
+        if (b->syms[i].open && b->syms[i].bar.end_ts_ns < end)
+            end = b->syms[i].bar.end_ts_ns;
+    return end;
+}
+
+static void md_bars_put_state(md_wr *w, const md_bar_state *st)
+{
+    const md_bar *bar = &st->bar;
+    md_put(w, bar->symbol, sizeof(bar->symbol));
+    md_put_u64(w, bar->start_ts_ns);
+    md_put_u64(w, bar->end_ts_ns);
+    md_put_u64(w, bar->last_trade_ts_ns);
+    md_put_f64(w, bar->open);
+    md_put_f64(w, bar->high);
+    md_put_f64(w, bar->low);
+    md_put_f64(w, bar->close);
+    md_put_f64(w, bar->volume);
+    md_put_f64(w, bar->vwap);
+    md_put_u32(w, bar->trades);
+    md_put_u32(w, st->open);
+    md_put_f64(w, st->pv);
+    md_put_u64(w, st->closed);
+}
+
+int md_bars_save(const md_bars *b, void *buf, size_t cap, size_t *len)
+{
+    md_wr w;
+    md_wr_init(&w, buf, cap);
+    md_put_tag(&w, MD_BARS_TAG, MD_BARS_VERSION);
+    md_put_u64(&w, b->bar_ns);
+    md_put_u32(&w, b->n);
+    for (uint32_t i = 0; i < b->n; i++)
+        md_bars_put_state(&w, &b->syms[i]);
+    return md_wr_end(&w, len);
+}
+
+/* Reads one symbol's state; false when it could not be the state of an
+ * aggregator of bar_ns (the symbol is checked by the caller). */
+static bool md_bars_get_state(md_rd *r, uint64_t bar_ns, md_bar_state *st)
+{
+    md_bar *bar = &st->bar;
+    md_get(r, bar->symbol, sizeof(bar->symbol));
+    bar->start_ts_ns = md_get_u64(r);
+    bar->end_ts_ns = md_get_u64(r);
+    bar->last_trade_ts_ns = md_get_u64(r);
+    bar->open = md_get_f64(r);
+    bar->high = md_get_f64(r);
+    bar->low = md_get_f64(r);
+    bar->close = md_get_f64(r);
+    bar->volume = md_get_f64(r);
+    bar->vwap = md_get_f64(r);
+    bar->trades = md_get_u32(r);
+    uint32_t open = md_get_u32(r);
+    st->pv = md_get_f64(r);
+    st->closed = md_get_u64(r);
+    st->open = open == 1;
+    size_t len = strnlen(bar->symbol, sizeof(bar->symbol));
+    if (r->bad || open > 1 || len == 0 || len == sizeof(bar->symbol))
+        return false;
+    for (size_t k = len; k < sizeof(bar->symbol); k++)
+        if (bar->symbol[k] != '\0') /* keys are zero-padded */
+            return false;
+    if (!st->open)
+        return true;
+    uint64_t end =
+        bar->start_ts_ns + bar_ns < bar->start_ts_ns ? UINT64_MAX : bar->start_ts_ns + bar_ns;
+    return bar->start_ts_ns % bar_ns == 0 && bar->end_ts_ns == end && bar->trades >= 1 &&
+           bar->last_trade_ts_ns >= bar->start_ts_ns && bar->last_trade_ts_ns < end &&
+           bar->volume > 0 && isfinite(bar->volume) && isfinite(st->pv) && bar->low > 0 &&
+           bar->low <= bar->high && isfinite(bar->high) && st->closed <= bar->start_ts_ns;
+}
+
+int md_bars_restore(md_bars *b, const void *buf, size_t len)
+{
+    md_rd r;
+    md_rd_init(&r, buf, len);
+    int rc = md_get_tag(&r, MD_BARS_TAG, MD_BARS_VERSION);
+    if (rc < 0)
+        return rc;
+    uint64_t bar_ns = md_get_u64(&r);
+    uint32_t n = md_get_u32(&r);
+    if (r.bad)
+        return MESH_ECORRUPT;
+    if (bar_ns != b->bar_ns)
+        return MESH_EINVAL;
+    md_bars *t = NULL;
+    if ((rc = md_bars_open(&t, bar_ns)) < 0)
+        return rc;
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
+        md_bar_state st;
+        if (!md_bars_get_state(&r, bar_ns, &st)) {
+            rc = MESH_ECORRUPT;
+            break;
+        }
+        uint32_t had = t->n;
+        md_bar_state *dst = md_bars_lookup(t, st.bar.symbol);
+        if (!dst)
+            rc = MESH_ENOMEM;
+        else if (t->n == had)
+            rc = MESH_ECORRUPT; /* the same symbol twice */
+        else
+            *dst = st;
+    }
+    if (rc == 0)
+        rc = md_rd_end(&r);
+    if (rc < 0) {
+        md_bars_close(t);
+        return rc;
+    }
+    md_bars tmp = *b; /* swap the contents; b keeps its address */
+    *b = *t;
+    *t = tmp;
+    md_bars_close(t);
+    return 0;
 }
 
 void md_bars_close(md_bars *b)

@@ -33,6 +33,23 @@ int md_bars_add(md_bars *b, const md_trade *t, md_bar *closed);
  * UINT64_MAX at the end of input to emit everything. Returns the count. */
 size_t md_bars_flush(md_bars *b, uint64_t now_ns, md_bar_fn fn, void *ctx);
 
+/* End (end_ts_ns) of the earliest open bar, UINT64_MAX when none is open:
+ * md_bars_flush(b, now) emits something iff this is <= now. */
+uint64_t md_bars_next_end(const md_bars *b);
+
+/* Writes a snapshot of the aggregator (bar length; per symbol, in order of
+ * first appearance: the open bar, its price x size sum, the end of the last
+ * bar emitted) into buf as a flat versioned byte buffer; buf may be NULL
+ * with cap 0 to measure. *len = its size. Returns 0 or MESH_ENOSPC. */
+int md_bars_save(const md_bars *b, void *buf, size_t cap, size_t *len);
+
+/* Replaces b's state with a snapshot's: b then adds, flushes and emits
+ * exactly as the saved aggregator would have. Returns 0; MESH_EFOREIGN,
+ * MESH_EVERSION, MESH_ECORRUPT (truncated, duplicate symbols, impossible
+ * bars), MESH_EINVAL (saved with another bar length), MESH_ENOMEM. On error b
+ * is unchanged. */
+int md_bars_restore(md_bars *b, const void *buf, size_t len);
+
 /* Frees the aggregator (open bars are dropped). Accepts NULL. */
 void md_bars_close(md_bars *b);
 

@@ -12,22 +12,27 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "md_ser.h"
 #include "mesh_error.h"
 
 #define MD_CSV_BUF     (1u << 20) /* read block; must exceed MD_CSV_MAX_LINE + 2 */
 #define MD_CSV_ERR_MAX 512
 #define MD_CSV_HEADER  "ts_ns,symbol,price,size"
 #define MD_CSV_QUOTE   40 /* longest field value quoted in an error message */
+#define MD_CSV_TAG     MD_TAG('M', 'D', 'C', 'V')
+#define MD_CSV_VERSION 1u
+#define MD_CSV_CHECK   256 /* bytes before a saved position that must be unchanged */
 
 _Static_assert(MD_CSV_BUF > MD_CSV_MAX_LINE + 2, "read block must hold a whole line");
 
 struct md_csv {
     int fd;
     bool eof;
-    bool have_last; /* last_ts is valid */
-    size_t start;   /* first unread byte in buf */
-    size_t end;     /* one past the last valid byte in buf */
-    uint64_t line;  /* number of the line last returned */
+    bool have_last;   /* last_ts is valid */
+    size_t start;     /* first unread byte in buf */
+    size_t end;       /* one past the last valid byte in buf */
+    uint64_t buf_off; /* file offset of buf[0] */
+    uint64_t line;    /* number of the line last returned */
     uint64_t last_ts;
     int read_errno; /* errno of the last failed read(2) */
     char *path;
@@ -76,6 +81,7 @@ static int md_csv_fill(md_csv *r)
     if (r->start > 0) {
         memmove(r->buf, r->buf + r->start, r->end - r->start);
         r->end -= r->start;
+        r->buf_off += r->start;
         r->start = 0;
     }
     for (;;) {
@@ -104,6 +110,7 @@ static int md_csv_skip_line(md_csv *r)
             r->start = (size_t)(nl - r->buf) + 1;
             return 0;
         }
+        r->buf_off += r->end;
         r->start = r->end = 0;
         if (r->eof)
             return 0;
@@ -408,6 +415,80 @@ fail:
     if (md_csv_open_err[0] == '\0')
         snprintf(md_csv_open_err, sizeof md_csv_open_err, "%s: %s", path, mesh_strerror(rc));
     return rc;
+}
+
+/* Hash of the (up to MD_CSV_CHECK) bytes of the file before offset. */
+static int md_csv_check(const md_csv *r, uint64_t offset, uint32_t *n, uint64_t *hash)
+{
+    unsigned char tmp[MD_CSV_CHECK];
+    *n = offset < MD_CSV_CHECK ? (uint32_t)offset : MD_CSV_CHECK;
+    ssize_t got;
+    do
+        got = pread(r->fd, tmp, *n, (off_t)(offset - *n));
+    while (got < 0 && errno == EINTR);
+    if (got != (ssize_t)*n)
+        return got < 0 ? mesh_err_from_errno(errno) : MESH_EINVAL;
+    *hash = md_fnv64(MD_FNV_INIT, tmp, *n);
+    return 0;
+}
+
+int md_csv_save(const md_csv *r, void *buf, size_t cap, size_t *len)
+{
+    uint64_t offset = r->buf_off + r->start;
+    uint32_t n = 0;
+    uint64_t hash = 0;
+    int rc = md_csv_check(r, offset, &n, &hash);
+    if (rc < 0)
+        return rc == MESH_EINVAL ? MESH_EIO : rc;
+    md_wr w;
+    md_wr_init(&w, buf, cap);
+    md_put_tag(&w, MD_CSV_TAG, MD_CSV_VERSION);
+    md_put_u64(&w, offset);
+    md_put_u64(&w, r->line);
+    md_put_u32(&w, r->have_last);
+    md_put_u64(&w, r->last_ts);
+    md_put_u32(&w, n);
+    md_put_u64(&w, hash);
+    return md_wr_end(&w, len);
+}
+
+int md_csv_restore(md_csv *r, const void *buf, size_t len)
+{
+    md_rd rd;
+    md_rd_init(&rd, buf, len);
+    int rc = md_get_tag(&rd, MD_CSV_TAG, MD_CSV_VERSION);
+    if (rc < 0)
+        return rc;
+    uint64_t offset = md_get_u64(&rd), line = md_get_u64(&rd);
+    uint32_t have_last = md_get_u32(&rd);
+    uint64_t last_ts = md_get_u64(&rd);
+    uint32_t n = md_get_u32(&rd);
+    uint64_t hash = md_get_u64(&rd);
+    if ((rc = md_rd_end(&rd)) < 0 || have_last > 1 || n > MD_CSV_CHECK ||
+        n != (offset < MD_CSV_CHECK ? offset : MD_CSV_CHECK) || line == 0)
+        return MESH_ECORRUPT;
+    uint32_t got_n = 0;
+    uint64_t got = 0;
+    rc = md_csv_check(r, offset, &got_n, &got);
+    if (rc == MESH_EINVAL || (rc == 0 && got != hash)) {
+        snprintf(r->err, sizeof r->err,
+                 "%s: the file changed: it no longer holds the bytes read before offset %llu "
+                 "(line %llu)",
+                 r->path, (unsigned long long)offset, (unsigned long long)line);
+        return MESH_EINVAL;
+    }
+    if (rc < 0)
+        return rc;
+    if (lseek(r->fd, (off_t)offset, SEEK_SET) < 0)
+        return mesh_err_from_errno(errno);
+    r->buf_off = offset;
+    r->start = r->end = 0;
+    r->eof = false;
+    r->line = line;
+    r->have_last = have_last;
+    r->last_ts = last_ts;
+    r->err[0] = '\0';
+    return 0;
 }
 
 const char *md_csv_error(const md_csv *r)

@@ -3,6 +3,7 @@
 #ifndef MD_CSV_H
 #define MD_CSV_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "md_types.h"
@@ -37,6 +38,21 @@ const char *md_csv_error(const md_csv *r);
 
 /* Line number of the row last returned or rejected (header = line 1). */
 uint64_t md_csv_line(const md_csv *r);
+
+/* Writes the reader's position (byte offset of the next row, line number,
+ * last good timestamp, and a hash of the up to 256 bytes before the offset,
+ * so a restore can tell the file changed) into buf as a flat versioned byte
+ * buffer; buf may be NULL with cap 0 to measure. *len = its size. Returns 0,
+ * MESH_ENOSPC, or MESH_EIO when the bytes before the offset cannot be read. */
+int md_csv_save(const md_csv *r, void *buf, size_t cap, size_t *len);
+
+/* Moves a reader opened on the same file to a saved position: the next
+ * md_csv_next returns the row the saved reader would have. Returns 0;
+ * MESH_EFOREIGN, MESH_EVERSION, MESH_ECORRUPT (not a reader position);
+ * MESH_EINVAL when the file no longer holds the bytes read before that
+ * position (truncated or rewritten: md_csv_error says which); MESH_EIO. On
+ * error the reader is unchanged. */
+int md_csv_restore(md_csv *r, const void *buf, size_t len);
 
 /* Closes the file and frees the reader. Accepts NULL. */
 void md_csv_close(md_csv *r);

@@ -4,6 +4,7 @@
 #ifndef MD_FEED_H
 #define MD_FEED_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "md_synth.h"
@@ -48,5 +49,31 @@ uint64_t md_feed_time(const md_feed *f, uint64_t now_ns);
 
 /* Copies the counters into *out. */
 void md_feed_stats_get(const md_feed *f, md_feed_stats *out);
+
+/* Next event regardless of pacing (replaying what a killed run published).
+ * Returns as md_feed_next, never 0. Before the clock starts (the first
+ * md_feed_next), the clock will then start from this event's time if that
+ * is later than where it would have. Single thread. */
+int md_feed_take(md_feed *f, md_event *ev);
+
+/* Writes a snapshot of the feed at monotonic time now_ns (its source's
+ * state: generator or reader position; the event read ahead; counters; the
+ * feed time reached) into buf as a flat versioned byte buffer; buf may be
+ * NULL with cap 0 to measure. *len = its size. Returns 0, MESH_ENOSPC, or
+ * MESH_EIO (CSV file unreadable). */
+int md_feed_save(const md_feed *f, uint64_t now_ns, void *buf, size_t cap, size_t *len);
+
+/* Restores a snapshot into a feed just opened with the same options (for
+ * the synthetic market: the same parameters except start_ts_ns; for CSV:
+ * the same file, unchanged up to the saved position). The events that follow
+ * are those the saved feed would have produced, and the clock resumes from
+ * the saved feed time at the first md_feed_next (no jump back, no burst).
+ * Returns 0, or MESH_EFOREIGN / MESH_EVERSION / MESH_ECORRUPT / MESH_EINVAL
+ * with the reason logged; on error the feed is unchanged. */
+int md_feed_restore(md_feed *f, const void *buf, size_t len);
+
+/* Feed time the clock starts from at the next md_feed_next after a restore
+ * (0 when it starts at the first event); once running, md_feed_time. */
+uint64_t md_feed_position(const md_feed *f);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "md_ser.h"
 #include "mesh_error.h"
 
 #define MD_YEAR_S        (252.0 * 6.5 * 3600.0) /* trading seconds per year */
@@ -34,7 +35,11 @@ struct md_synth {
     double inv_alpha;  /* 1 / size_alpha */
     md_synth_params p; /* copy; symbols and episodes point into syms */
     md_sym *syms;
+    uint64_t fingerprint; /* of every parameter but start_ts_ns (snapshots) */
 };
+
+#define MD_SYNTH_TAG     MD_TAG('M', 'D', 'S', 'Y')
+#define MD_SYNTH_VERSION 1u
 
 /* splitmix64 (Steele, Lea, Flood 2014): seeds xoshiro and hashes episode ids. */
 static uint64_t md_splitmix64(uint64_t *x)
@@ -241,6 +246,37 @@ static void md_sym_init(md_synth *s, uint32_t i)
     y->last_ns = p->start_ts_ns;
 }
 
+/* Hash of every parameter that shapes the stream except start_ts_ns:
+ * seed, model, rates, and each symbol's name and episode schedule. */
+static uint64_t md_synth_fingerprint(const md_synth *s)
+{
+    const md_synth_params *p = &s->p;
+    const double v[] = {p->trade_rate_hz,
+                        p->quote_rate_hz,
+                        p->initial_price,
+                        p->tick,
+                        p->theta,
+                        p->kappa,
+                        p->xi,
+                        p->rho,
+                        p->v0,
+                        p->spread_bps,
+                        p->size_min,
+                        p->size_alpha,
+                        p->size_max,
+                        p->informed_fraction,
+                        p->episode_move};
+    uint64_t h = md_fnv64(MD_FNV_INIT, &p->seed, sizeof(p->seed));
+    h = md_fnv64(h, &p->n_symbols, sizeof(p->n_symbols));
+    h = md_fnv64(h, v, sizeof(v));
+    for (uint32_t i = 0; i < p->n_symbols; i++) {
+        const md_sym *y = &s->syms[i];
+        h = md_fnv64(h, y->name, sizeof(y->name));
+        h = md_fnv64(h, &y->ep, sizeof(y->ep));
+    }
+    return h;
+}
+
 int md_synth_open(md_synth **out, const md_synth_params *p)
 {
     int rc;
@@ -269,6 +305,7 @@ int md_synth_open(md_synth **out, const md_synth_params *p)
         md_sym_init(s, i);
     s->p.symbols = NULL; /* names now live in syms[] */
     s->p.episodes = NULL;
+    s->fingerprint = md_synth_fingerprint(s);
     *out = s;
     return 0;
 }
@@ -399,6 +436,70 @@ uint32_t md_synth_symbol_count(const md_synth *s)
 const char *md_synth_symbol(const md_synth *s, uint32_t i)
 {
     return i < s->p.n_symbols ? s->syms[i].name : NULL;
+}
+
+int md_synth_save(const md_synth *s, void *buf, size_t cap, size_t *len)
+{
+    md_wr w;
+    md_wr_init(&w, buf, cap);
+    md_put_tag(&w, MD_SYNTH_TAG, MD_SYNTH_VERSION);
+    md_put_u64(&w, s->fingerprint);
+    md_put_u64(&w, s->p.start_ts_ns);
+    for (int k = 0; k < 4; k++)
+        md_put_u64(&w, s->rng[k]);
+    md_put_u64(&w, s->now_ns);
+    md_put_f64(&w, s->frac_ns);
+    md_put_u32(&w, s->p.n_symbols);
+    for (uint32_t i = 0; i < s->p.n_symbols; i++) {
+        md_put_f64(&w, s->syms[i].x);
+        md_put_f64(&w, s->syms[i].v);
+        md_put_u64(&w, s->syms[i].last_ns);
+    }
+    return md_wr_end(&w, len);
+}
+
+/* Checks the restored values a generator can have reached. */
+static bool md_synth_state_ok(uint64_t start, uint64_t now, double frac, const uint64_t rng[4])
+{
+    return now >= start && frac >= 0 && frac < 1 && (rng[0] | rng[1] | rng[2] | rng[3]) != 0;
+}
+
+int md_synth_restore(md_synth *s, const void *buf, size_t len)
+{
+    md_rd r;
+    md_rd_init(&r, buf, len);
+    int rc = md_get_tag(&r, MD_SYNTH_TAG, MD_SYNTH_VERSION);
+    if (rc < 0)
+        return rc;
+    if (md_get_u64(&r) != s->fingerprint)
+        return r.bad ? MESH_ECORRUPT : MESH_EINVAL;
+    uint64_t start = md_get_u64(&r), rng[4], now;
+    for (int k = 0; k < 4; k++)
+        rng[k] = md_get_u64(&r);
+    now = md_get_u64(&r);
+    double frac = md_get_f64(&r);
+    if (md_get_u32(&r) != s->p.n_symbols || !md_synth_state_ok(start, now, frac, rng))
+        return MESH_ECORRUPT;
+    size_t first = r.pos;
+    for (uint32_t i = 0; i < s->p.n_symbols; i++) { /* validate before changing anything */
+        double x = md_get_f64(&r), v = md_get_f64(&r);
+        uint64_t last = md_get_u64(&r);
+        if (!isfinite(x) || !isfinite(v) || last < start || last > now)
+            return MESH_ECORRUPT;
+    }
+    if ((rc = md_rd_end(&r)) < 0)
+        return rc;
+    r.pos = first;
+    for (uint32_t i = 0; i < s->p.n_symbols; i++) {
+        s->syms[i].x = md_get_f64(&r);
+        s->syms[i].v = md_get_f64(&r);
+        s->syms[i].last_ns = md_get_u64(&r);
+    }
+    memcpy(s->rng, rng, sizeof(rng));
+    s->now_ns = now;
+    s->frac_ns = frac;
+    s->p.start_ts_ns = start;
+    return 0;
 }
 
 void md_synth_close(md_synth *s)

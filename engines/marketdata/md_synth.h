@@ -102,6 +102,22 @@ int md_synth_in_episode(const md_synth *s, uint32_t symbol_index, uint64_t ts_ns
 uint32_t md_synth_symbol_count(const md_synth *s);
 const char *md_synth_symbol(const md_synth *s, uint32_t i);
 
+/* Writes a snapshot of the generator (RNG state, clock, every symbol's log
+ * mid, variance and last update, the stream's start time, and a fingerprint
+ * of the other parameters) into buf as a flat versioned byte buffer; buf may
+ * be NULL with cap 0 to measure. *len = the snapshot's size. Returns 0, or
+ * MESH_ENOSPC when cap is too small (nothing usable written). No allocation. */
+int md_synth_save(const md_synth *s, void *buf, size_t cap, size_t *len);
+
+/* Restores a snapshot into s, which must have been opened with the same
+ * parameters except start_ts_ns (the snapshot's is used). The events that
+ * follow are then exactly those the saved generator would have produced
+ * next. Returns 0; MESH_EFOREIGN (not a generator snapshot), MESH_EVERSION
+ * (other layout version), MESH_ECORRUPT (truncated, or impossible values),
+ * MESH_EINVAL (saved by a generator with other parameters). On error s is
+ * unchanged. */
+int md_synth_restore(md_synth *s, const void *buf, size_t len);
+
 /* Frees the generator. Accepts NULL. */
 void md_synth_close(md_synth *s);
 

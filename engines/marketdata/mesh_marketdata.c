@@ -1,16 +1,16 @@
 /* mesh-marketdata: the market-data engine daemon. Publishes normalised trades,
  * quotes and time bars from the built-in synthetic market (default) or a CSV
- * replay, paced against the wall clock. */
+ * replay, paced against the wall clock. Checkpoints its feed and bars so a
+ * restart after a kill continues the same market (md_ckpt.c). */
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
 #include "market.pb-c.h"
-#include "md_bars.h"
-#include "md_feed.h"
+#include "md_daemon.h"
 #include "mesh_clock.h"
 #include "mesh_error.h"
 #include "mesh_log.h"
@@ -19,17 +19,7 @@
 #define MD_TICK_MS      2
 #define MD_MAX_PER_TICK 100000 /* bounds one tick when running unthrottled */
 
-typedef struct md_daemon {
-    md_feed *feed;
-    md_bars *bars;
-    uint64_t bar_ns;
-    int quotes;
-    const char *venue;
-    uint64_t seq;
-    int ended;
-} md_daemon;
-
-static md_daemon md_state;
+md_daemon md_state;
 
 static const char md_usage[] =
     "mesh-marketdata: publishes trades, quotes and time bars.\n"
@@ -50,7 +40,15 @@ static const char md_usage[] =
     "  --episode-stagger S      shift of each next symbol's schedule (default 180)\n"
     "  --informed F             share of trades on the informed side in an episode (default 0.88)\n"
     "  --episode-move M         log-price drift over one episode (default 0.005)\n"
-    "  --bar-seconds B          time bar length (default 1)\n";
+    "  --bar-seconds B          time bar length (default 1)\n"
+    "  --start-ts NS            synthetic market's start, ns since the Unix epoch (default: "
+    "now,\n"
+    "                           whole seconds)\n"
+    "  --checkpoint-ms N        save the feed and bars at most every N ms while publishing "
+    "(and\n"
+    "                           before bars close), so a restart continues the market "
+    "(default\n"
+    "                           20; 0 = no checkpoints: a restart starts a new market)\n";
 
 static int parse_double(const char *s, const char *what, double min, double *out)
 {
@@ -58,6 +56,20 @@ static int parse_double(const char *s, const char *what, double min, double *out
     double v = strtod(s, &end);
     if (end == s || *end != '\0' || !isfinite(v) || v < min) {
         mesh_error("bad %s '%s': expected a number >= %g", what, s, min);
+        return MESH_EINVAL;
+    }
+    *out = v;
+    return 0;
+}
+
+/* A whole number of ns (exactly: a double would round past 2^53). */
+static int parse_ns(const char *s, const char *what, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || *end != '\0' || errno != 0 || *s < '0' || *s > '9') {
+        mesh_error("bad %s '%s': expected ns since the Unix epoch (a whole number)", what, s);
         return MESH_EINVAL;
     }
     *out = v;
@@ -80,7 +92,9 @@ enum {
     OPT_EP_STAGGER,
     OPT_BAR,
     OPT_INFORMED,
-    OPT_MOVE
+    OPT_MOVE,
+    OPT_START,
+    OPT_CKPT
 };
 
 static const struct option md_options[] = {
@@ -100,6 +114,8 @@ static const struct option md_options[] = {
     {"bar-seconds", required_argument, 0, OPT_BAR},
     {"informed", required_argument, 0, OPT_INFORMED},
     {"episode-move", required_argument, 0, OPT_MOVE},
+    {"start-ts", required_argument, 0, OPT_START},
+    {"checkpoint-ms", required_argument, 0, OPT_CKPT},
     {0, 0, 0, 0},
 };
 
@@ -133,6 +149,8 @@ static int md_apply_option(int c, const char *arg, md_feed_opts *o, double *bar_
     case OPT_NOQ:
         *quotes = 0;
         return 0;
+    case OPT_START:
+        return parse_ns(arg, "--start-ts", &o->synth.start_ts_ns);
     case OPT_SPEED:
         return parse_double(arg, "--speed", 0, &o->speed);
     case OPT_RATE:
@@ -167,6 +185,13 @@ static int md_apply_option(int c, const char *arg, md_feed_opts *o, double *bar_
     case OPT_EP_STAGGER:
         o->synth.episode_stagger_ns = (uint64_t)(v * 1e9);
         break;
+    case OPT_CKPT:
+        if (v > 3600000) {
+            mesh_error("bad --checkpoint-ms '%s': expected 0..3600000", arg);
+            return MESH_EINVAL;
+        }
+        md_state.ckpt_ms = (uint32_t)v;
+        break;
     default:
         return MESH_EINVAL;
     }
@@ -181,6 +206,7 @@ static int md_init(engine *e, int argc, char **argv)
     o.speed = 1;
     md_synth_default_params(&o.synth);
     o.synth.start_ts_ns = mesh_wall_ns() / 1000000000ull * 1000000000ull;
+    md_state.ckpt_ms = MD_CKPT_MS_DEFAULT;
     double bar_s = 1;
     int quotes = 1, c, rc;
     optind = 1;
@@ -199,12 +225,14 @@ static int md_init(engine *e, int argc, char **argv)
     md_state.bar_ns = (uint64_t)(bar_s * 1e9);
     md_state.quotes = quotes;
     md_state.venue = o.kind == MD_FEED_CSV ? "csv" : "synthetic";
+    md_state.opts = o;
     if ((rc = md_feed_open(&md_state.feed, &o)) != 0)
         return rc;
     if ((rc = md_bars_open(&md_state.bars, md_state.bar_ns)) != 0)
         return rc;
-    mesh_info("feed %s at speed %g, bars of %g s", md_state.venue, o.speed, bar_s);
-    return 0;
+    mesh_info("feed %s at speed %g, bars of %g s, checkpoints %s", md_state.venue, o.speed, bar_s,
+              md_state.ckpt_ms ? "on" : "off");
+    return md_resume(e);
 }
 
 static int md_publish_trade(engine *e, const md_trade *t)
@@ -239,7 +267,7 @@ static int md_publish_quote(engine *e, const md_quote *q)
     return engine_publish(e, MSG_TYPE_QUOTE, &m.base);
 }
 
-static void md_publish_bar(void *ctx, const md_bar *b)
+void md_publish_bar(void *ctx, const md_bar *b)
 {
     Meshpb__Bar m = MESHPB__BAR__INIT;
     m.symbol = (char *)b->symbol;
@@ -273,7 +301,20 @@ static int md_on_event(engine *e, const md_event *ev)
     return md_publish_trade(e, &ev->trade);
 }
 
-/* Publishes every event due now, then closes bars whose interval ended. */
+int md_handle_event(engine *e, const md_event *ev)
+{
+    int rc = md_on_event(e, ev);
+    if (rc != 0)
+        return rc;
+    md_state.events++; /* fully published: a restart replays up to here */
+    if (md_state.ckpt_ms)
+        engine_state_mark(e, md_state.events);
+    return 0;
+}
+
+/* Publishes every event due now, checkpoints, then closes bars whose
+ * interval ended (the checkpoint records up to where, so a restart closes
+ * the same bars: see md_ckpt.c). */
 static int md_tick(engine *e)
 {
     if (md_state.ended)
@@ -285,19 +326,24 @@ static int md_tick(engine *e)
         rc = md_feed_next(md_state.feed, now, &ev);
         if (rc != 1)
             break;
-        if ((rc = md_on_event(e, &ev)) != 0)
+        if ((rc = md_handle_event(e, &ev)) != 0)
             return rc;
     }
+    uint64_t flush_to = 0;
     if (rc == MESH_ECLOSED) {
         md_state.ended = 1;
-        md_bars_flush(md_state.bars, UINT64_MAX, md_publish_bar, e);
-        mesh_info("feed ended; engine stays up (idle) until stopped");
-        return 0;
+        flush_to = UINT64_MAX;
+    } else {
+        uint64_t feed_now = md_feed_time(md_state.feed, now);
+        if (feed_now != 0 && feed_now != UINT64_MAX)
+            flush_to = feed_now;
     }
-    uint64_t feed_now = md_feed_time(md_state.feed, now);
-    if (feed_now != 0 && feed_now != UINT64_MAX)
-        md_bars_flush(md_state.bars, feed_now, md_publish_bar, e);
-    return rc < 0 ? rc : 0;
+    md_checkpoint(e, now, flush_to);
+    if (flush_to)
+        md_bars_flush(md_state.bars, flush_to, md_publish_bar, e);
+    if (md_state.ended)
+        mesh_info("feed ended; engine stays up (idle) until stopped");
+    return rc < 0 && rc != MESH_ECLOSED ? rc : 0;
 }
 
 static void md_shutdown(engine *e)
@@ -309,8 +355,10 @@ static void md_shutdown(engine *e)
     mesh_info("published %llu trades, %llu quotes; %llu bad CSV rows",
               (unsigned long long)st.trades, (unsigned long long)st.quotes,
               (unsigned long long)st.bad_rows);
+    md_checkpoint_report();
     md_bars_close(md_state.bars);
     md_feed_close(md_state.feed);
+    free(md_state.ckpt);
 }
 
 static const engine_timer md_timers[] = {{MD_TICK_MS, md_tick}};

@@ -81,6 +81,8 @@ typedef struct engine_counters {
     uint64_t drops;          /* records dropped by drop-policy routes */
     uint64_t full_waits;     /* publishes that found a wait-policy ring full */
     uint64_t unrouted;       /* publishes of a type no output route carries */
+    uint64_t replay_skipped; /* records not committed again after a resume (engine_state_resume) */
+    uint64_t state_saves;    /* snapshots saved (engine_state_save) */
 } engine_counters;
 
 /* Runs the engine: --help/-h prints def->usage plus the runtime's
@@ -143,5 +145,74 @@ const char *engine_input_from(const engine *e, int i);
 
 /* Copies the runtime counters into *out. Engine thread only. */
 void engine_counters_get(const engine *e, engine_counters *out);
+
+/* Checkpoints (engine_state.c). An engine that must not start over after a
+ * kill saves its state now and then, marks its progress after each unit of
+ * work, and on a restart loads the last snapshot, resumes from it and
+ * replays deterministically up to the progress word. The state lives in the
+ * shm object "/mesh.<mesh>.state.<engine>", created on the first save,
+ * double-buffered (a kill at any point leaves the previous snapshot valid),
+ * validated on load, removed by meshd when the mesh stops (unless keep_shm)
+ * and by the engine itself on a first start (generation 0): a snapshot only
+ * ever comes from an earlier run of the same engine in the same mesh run.
+ * All of them: engine thread only (init, handlers, timers, shutdown). */
+
+/* Saves len bytes (at most 256 MiB, copied) as the engine's snapshot, with
+ * the current progress word and the position of every output ring (so a
+ * resume knows what was published after it). Returns 0, MESH_ESTATE while
+ * a resume is still replaying (engine_state_replaying), MESH_EINVAL for a
+ * bad length, or a system error (the object then holds no snapshot a
+ * restart could trust, if it could be reached). No allocation once the
+ * object is large enough; cost: a copy and a checksum of len bytes. */
+int engine_state_save(engine *e, const void *data, size_t len);
+
+/* Loads the last snapshot an earlier run of this engine saved: copies it
+ * into buf (cap bytes) and its length into *len. Returns 0; MESH_ENOENT when
+ * there is none (always at generation 0); MESH_EMSGSIZE when cap is too small
+ * (*len = the size needed: call again); MESH_EFOREIGN / MESH_EVERSION /
+ * MESH_ECORRUPT when the object does not validate (a warning says why; the
+ * engine starts without a snapshot). Does not commit the engine to it: see
+ * engine_state_resume. */
+int engine_state_load(engine *e, void *buf, size_t cap, size_t *len);
+
+/* The progress word the earlier run left (its last engine_state_mark, which
+ * may be past the snapshot's): how far to replay. 0 before a load. */
+uint64_t engine_state_progress(const engine *e);
+
+/* Continues from the loaded snapshot. From the output rings' positions
+ * saved with it, the runtime knows how many records the earlier run
+ * committed to each ring after the snapshot; the engine's next publishes
+ * to that ring, up to that count, are not committed again (counted in
+ * replay_skipped). So an engine that replays the same publishes in the same
+ * order from the snapshot delivers each record once, also the one it was
+ * publishing when killed. (The count comes from the last record visible
+ * after the snapshot; only when those records were overwritten and all
+ * consumed does it come from sequence numbers, and then a kill inside a
+ * commit's last two stores costs that record: the consumer logs a gap.)
+ * Call after a successful load and before publishing or marking anything
+ * (a mark first starts a new history). Returns 0 (a warning
+ * when the rings are not those of the snapshot: nothing is skipped then),
+ * or MESH_ESTATE (nothing loaded, or something was already published). */
+int engine_state_resume(engine *e);
+
+/* 1 while records of the earlier run are still to be skipped by the next
+ * publishes after engine_state_resume, else 0. */
+int engine_state_replaying(const engine *e);
+
+/* Ends a replay early: publishes are committed again from now on. Returns
+ * how many records were still expected (a warning names them: the replay
+ * did not reproduce what the earlier run published). */
+uint64_t engine_state_replay_end(engine *e);
+
+/* Drops the stored snapshot (a restart then finds none and starts afresh):
+ * for an engine that can no longer save one that matches what it did.
+ * Returns 0 (also when there is none) or a system error. */
+int engine_state_drop(engine *e);
+
+/* Sets the progress word (the engine's own count of work done, e.g. events
+ * published), stored where a restart finds it. One store; no system call
+ * except once per run: the first mark of a run that did not resume drops
+ * any snapshot of an earlier run (its history is no longer this one's). */
+void engine_state_mark(engine *e, uint64_t progress);
 
 #endif

@@ -10,6 +10,7 @@
 #include "bus_ring.h"
 #include "bus_wait.h"
 #include "engine.h"
+#include "engine_ckpt.h"
 #include "engine_plan.h"
 #include "engine_sched.h"
 #include "msg_arena.h"
@@ -37,6 +38,17 @@ typedef struct engine_output {
     bus_ctl *peer_ctl;   /* consumer's control block (its doorbell) */
     char shm[ENGINE_SHM_NAME];
 } engine_output;
+
+/* The engine's checkpoint state (engine_state.c). */
+typedef struct engine_state_rt {
+    engine_ckpt ck;
+    int loaded;         /* engine_state_load found a snapshot in this run */
+    int adopted;        /* this run owns the object's history (resumed, marked or saved) */
+    uint64_t prev_mark; /* progress word the previous run left (after a load) */
+    uint64_t nskip;     /* records still to skip, all outputs */
+    uint64_t skip[ENGINE_MAX_OUTPUTS]; /* per output: records the previous run committed */
+    engine_ckpt_meta meta;             /* the loaded snapshot's, then scratch for saves */
+} engine_state_rt;
 
 /* Rate limit for one kind of warning. */
 typedef struct engine_ratelog {
@@ -73,6 +85,8 @@ struct engine {
     int stop;                   /* engine_stop() was called */
     int ready_fd;               /* MESH_READY_FD, -1 once used or absent */
 
+    engine_state_rt st;
+
     engine_counters cnt;
     engine_ratelog log_malformed, log_unknown, log_handler, log_gap, log_publish;
 };
@@ -98,6 +112,26 @@ uint64_t engine_drain_deadline(engine *e, uint64_t now_ns);
 
 /* Writes the heartbeat when due (or always with force). */
 void engine_heartbeat(engine *e, uint64_t now_ns, int force);
+
+/* Names the engine's state object and, on a first start (generation 0),
+ * removes one an earlier mesh run left: a snapshot only ever describes this
+ * mesh run. Returns 0 or an error (logged). */
+int engine_state_setup(engine *e);
+
+/* Unmaps the state object (it stays for the next start). */
+void engine_state_teardown(engine *e);
+
+/* Publishing side of a resume: 1 if output i must skip this record (the
+ * previous run committed it after the snapshot), counting it. */
+static inline int engine_state_skip(engine *e, int i)
+{
+    if (e->st.nskip == 0 || e->st.skip[i] == 0)
+        return 0;
+    e->st.skip[i]--;
+    e->st.nskip--;
+    e->cnt.replay_skipped++;
+    return 1;
+}
 
 /* Runs the loop until a stop is requested and input is drained. Returns 0. */
 int engine_loop_run(engine *e);

@@ -335,6 +335,8 @@ static int setup(engine *e)
     if (rc == 0)
         rc = attach_ctl(e);
     if (rc == 0)
+        rc = engine_state_setup(e);
+    if (rc == 0)
         rc = attach_inputs(e);
     if (rc == 0)
         rc = attach_outputs(e);
@@ -374,13 +376,15 @@ static void log_final(const engine *e)
     const engine_counters *c = &e->cnt;
     mesh_info("stopped: in %llu (%llu B), out %llu (%llu B), malformed %llu, unknown type %llu, "
               "skipped as already handled %llu, sequence gaps %llu, handler errors %llu, "
-              "drops %llu, full waits %llu, unrouted %llu",
+              "drops %llu, full waits %llu, unrouted %llu, state saves %llu, not published again "
+              "after a resume %llu",
               (unsigned long long)c->msgs_in, (unsigned long long)c->bytes_in,
               (unsigned long long)c->msgs_out, (unsigned long long)c->bytes_out,
               (unsigned long long)c->malformed, (unsigned long long)c->unknown_type,
               (unsigned long long)c->skipped_seen, (unsigned long long)c->seq_gaps,
               (unsigned long long)c->handler_errors, (unsigned long long)c->drops,
-              (unsigned long long)c->full_waits, (unsigned long long)c->unrouted);
+              (unsigned long long)c->full_waits, (unsigned long long)c->unrouted,
+              (unsigned long long)c->state_saves, (unsigned long long)c->replay_skipped);
 }
 
 static void teardown(engine *e)
@@ -393,6 +397,7 @@ static void teardown(engine *e)
     for (int i = 0; i < e->nin; i++)
         bus_ring_close(e->in[i].ring);
     bus_ctl_close(e->ctl);
+    engine_state_teardown(e);
     msg_arena_close(e->arena);
     mesh_config_free(e->cfg);
     if (e->ready_fd >= 0)

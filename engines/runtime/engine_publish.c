@@ -103,7 +103,7 @@ static int fan_out(engine *e, uint32_t type, uint64_t mask, const ProtobufCMessa
     engine_output *first = NULL;
     void *first_p = NULL;
     for (int i = 0; i < e->nout; i++) {
-        if (!(mask >> i & 1))
+        if (!(mask >> i & 1) || engine_state_skip(e, i))
             continue;
         engine_output *o = &e->out[i];
         void *p = NULL;

@@ -134,7 +134,13 @@ static int remember_shm(rt_mesh *m, const char *name, int rc)
 int rt_mesh_create_ctl(rt_mesh *m, const char *engine)
 {
     const char *name = rt_ctl_name(m, engine);
-    return remember_shm(m, name, bus_ctl_create(name));
+    int rc = remember_shm(m, name, bus_ctl_create(name));
+    /* The engine's checkpoint object, if it makes one, goes with the
+     * control block (as meshd does). */
+    char state[128];
+    if (rc == 0 && bus_shm_name(state, sizeof(state), m->name, "state", engine, NULL) == 0)
+        remember_shm(m, state, 0);
+    return rc;
 }
 
 int rt_mesh_create_ring(rt_mesh *m, const char *from, const char *to, uint64_t capacity,

@@ -43,7 +43,8 @@ const char *rt_path(rt_mesh *m, const char *file);
 /* Writes the config: "mesh: {name: <name>, ...}" then `body` (engines, routes). */
 int rt_mesh_write_config(rt_mesh *m, const char *body);
 
-/* meshd's part: create an engine control block / a ring for route from -> to. */
+/* meshd's part: create an engine control block / a ring for route from -> to.
+ * Cleanup also removes the engine's checkpoint object, as meshd does. */
 int rt_mesh_create_ctl(rt_mesh *m, const char *engine);
 int rt_mesh_create_ring(rt_mesh *m, const char *from, const char *to, uint64_t capacity,
                         enum bus_ring_policy policy);

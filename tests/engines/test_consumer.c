@@ -29,14 +29,15 @@ typedef struct consumer {
     uint64_t stall_at; /* counter at which generation 0 blocks forever (0 = never) */
     uint64_t handled;
     msg_arena *arena; /* --raw: the engine decodes records itself */
+    int detail;       /* --detail: trade and bar fields on each line */
 } consumer;
 
 static consumer C = {.fd = -1};
 
 static const char usage[] =
     "usage: test-consumer --out FILE [--slow-us N] [--buffer-lines N] [--stall-at COUNTER]\n"
-    "                     [--raw]\n"
-    "  Appends \"<producer> <ring seq> <payload counter>\\n\" to FILE for every trade or\n"
+    "                     [--raw] [--detail]\n"
+    "  Appends \"<producer> <ring seq> <payload counter>\\n\" to FILE for every trade, bar or\n"
     "  heartbeat received (payload counter = the message's `seq` field).\n"
     "  --out FILE          output file, created if missing, appended to\n"
     "  --slow-us N         sleep N microseconds in each handler call (default 0)\n"
@@ -45,7 +46,11 @@ static const char usage[] =
     "  --stall-at COUNTER  first start only (MESH_GENERATION=0): block forever, before\n"
     "                      writing, in the handler of the message with this counter\n"
     "  --raw               take undecoded records (the runtime's raw handler) and decode\n"
-    "                      them here; other types count as handler errors\n";
+    "                      them here; other types count as handler errors\n"
+    "  --detail            append the message's fields: for a trade \"T <symbol> <ts_ns>\n"
+    "                      <price> <size> <aggressor>\", for a bar \"B <symbol> <start_ts_ns>\n"
+    "                      <ts_ns> <open> <high> <low> <close> <volume> <trade_count>\"\n"
+    "                      (numbers as %.17g; bars are recorded with or without it)\n";
 
 static int flush_lines(void)
 {
@@ -72,7 +77,27 @@ static void sleep_us(uint64_t us)
         ;
 }
 
-static int record(engine *e, uint64_t counter, const engine_msg_info *info)
+/* --detail: the message's own fields after the common ones. */
+static int describe(const ProtobufCMessage *msg, char *buf, size_t len)
+{
+    if (!C.detail || !msg)
+        return snprintf(buf, len, "\n");
+    if (msg->descriptor == &meshpb__trade__descriptor) {
+        const Meshpb__Trade *t = (const Meshpb__Trade *)msg;
+        return snprintf(buf, len, " T %s %llu %.17g %.17g %d\n", t->symbol,
+                        (unsigned long long)t->ts_ns, t->price, t->size, (int)t->aggressor);
+    }
+    if (msg->descriptor == &meshpb__bar__descriptor) {
+        const Meshpb__Bar *b = (const Meshpb__Bar *)msg;
+        return snprintf(buf, len, " B %s %llu %llu %.17g %.17g %.17g %.17g %.17g %llu\n", b->symbol,
+                        (unsigned long long)b->start_ts_ns, (unsigned long long)b->ts_ns, b->open,
+                        b->high, b->low, b->close, b->volume, (unsigned long long)b->trade_count);
+    }
+    return snprintf(buf, len, "\n");
+}
+
+static int record(engine *e, uint64_t counter, const engine_msg_info *info,
+                  const ProtobufCMessage *msg)
 {
     if (C.stall_at && counter == C.stall_at && engine_generation(e) == 0) {
         mesh_info("stalling forever at counter %llu (seq %llu)", (unsigned long long)counter,
@@ -82,11 +107,13 @@ static int record(engine *e, uint64_t counter, const engine_msg_info *info)
     }
     if (C.slow_us)
         sleep_us(C.slow_us);
-    if (sizeof(C.buf) - C.used < 128 && flush_lines() < 0)
+    if (sizeof(C.buf) - C.used < 512 && flush_lines() < 0)
         return MESH_EIO;
-    int n = snprintf(C.buf + C.used, sizeof(C.buf) - C.used, "%s %llu %llu\n", info->from,
+    int n = snprintf(C.buf + C.used, sizeof(C.buf) - C.used, "%s %llu %llu", info->from,
                      (unsigned long long)info->seq, (unsigned long long)counter);
     C.used += (size_t)n;
+    n = describe(msg, C.buf + C.used, sizeof(C.buf) - C.used);
+    C.used += (size_t)n < sizeof(C.buf) - C.used ? (size_t)n : sizeof(C.buf) - C.used - 1;
     C.pending++;
     C.handled++;
     return C.pending >= C.buffer_lines ? flush_lines() : 0;
@@ -94,12 +121,17 @@ static int record(engine *e, uint64_t counter, const engine_msg_info *info)
 
 static int on_trade(engine *e, const ProtobufCMessage *msg, const engine_msg_info *info)
 {
-    return record(e, ((const Meshpb__Trade *)msg)->seq, info);
+    return record(e, ((const Meshpb__Trade *)msg)->seq, info, msg);
 }
 
 static int on_heartbeat(engine *e, const ProtobufCMessage *msg, const engine_msg_info *info)
 {
-    return record(e, ((const Meshpb__Heartbeat *)msg)->seq, info);
+    return record(e, ((const Meshpb__Heartbeat *)msg)->seq, info, msg);
+}
+
+static int on_bar(engine *e, const ProtobufCMessage *msg, const engine_msg_info *info)
+{
+    return record(e, ((const Meshpb__Bar *)msg)->seq, info, msg);
 }
 
 static int on_raw(engine *e, const void *data, size_t len, const engine_msg_info *info)
@@ -112,6 +144,8 @@ static int on_raw(engine *e, const void *data, size_t len, const engine_msg_info
         return on_trade(e, msg, info);
     if (info->type == MSG_TYPE_HEARTBEAT)
         return on_heartbeat(e, msg, info);
+    if (info->type == MSG_TYPE_BAR)
+        return on_bar(e, msg, info);
     return MESH_EUNKNOWNTYPE;
 }
 
@@ -127,6 +161,7 @@ static int init(engine *e, int argc, char **argv)
                                          {"buffer-lines", required_argument, 0, 'b'},
                                          {"stall-at", required_argument, 0, 'a'},
                                          {"raw", no_argument, 0, 'r'},
+                                         {"detail", no_argument, 0, 'd'},
                                          {0, 0, 0, 0}};
     const char *out = NULL;
     int c, rc = 0;
@@ -148,6 +183,9 @@ static int init(engine *e, int argc, char **argv)
             break;
         case 'r':
             rc = msg_arena_open(&C.arena, MSG_ARENA_DEFAULT_SIZE);
+            break;
+        case 'd':
+            C.detail = 1;
             break;
         default:
             rc = MESH_EINVAL;
@@ -187,6 +225,7 @@ static void shutdown_consumer(engine *e)
 static const engine_handler handlers[] = {
     {MSG_TYPE_TRADE, on_trade},
     {MSG_TYPE_HEARTBEAT, on_heartbeat},
+    {MSG_TYPE_BAR, on_bar},
 };
 static const engine_timer timers[] = {{10, on_flush}};
 

@@ -26,6 +26,7 @@ typedef struct producer {
     uint64_t start_ns;  /* first timer run */
     int exit_when_done; /* engine_stop after the last message */
     int raw;            /* encode here, publish with engine_publish_raw */
+    int checkpoint;     /* save `sent` after each tick, resume from it after a kill */
     char pad[4096];     /* filler carried in a string field, --pad bytes */
 } producer;
 
@@ -33,7 +34,7 @@ static producer P;
 
 static const char usage[] =
     "usage: test-producer [--type trade|heartbeat] [--count N] [--first N] [--rate N]\n"
-    "                     [--pad BYTES] [--exit-when-done] [--raw]\n"
+    "                     [--pad BYTES] [--exit-when-done] [--raw] [--checkpoint]\n"
     "  Publishes N messages whose `seq` field counts first, first+1, ... (trade: also\n"
     "  trade_id; venue = the engine name), then idles (or stops with --exit-when-done).\n"
     "  --type T           message type (default trade)\n"
@@ -42,7 +43,10 @@ static const char usage[] =
     "  --rate N           messages per second, 0 = as fast as the rings allow (default 0)\n"
     "  --pad BYTES        extra bytes per message in a string field (default 0, max 4000)\n"
     "  --exit-when-done   request a clean exit once everything is published\n"
-    "  --raw              encode in the engine and publish bytes (engine_publish_raw)\n";
+    "  --raw              encode in the engine and publish bytes (engine_publish_raw)\n"
+    "  --checkpoint       save the count published after each tick and mark progress\n"
+    "                     after each message (engine_state_*); a restart (generation > 0)\n"
+    "                     resumes: every counter reaches each consumer once\n";
 
 /* Encodes here and hands the bytes to the runtime undecoded. */
 static int publish_raw(engine *e, uint32_t type, const ProtobufCMessage *msg)
@@ -74,11 +78,27 @@ static int publish_one(engine *e, uint64_t counter)
                  : engine_publish(e, MSG_TYPE_TRADE, &t.base);
 }
 
+/* Publishes the next counter and, with --checkpoint, marks it done. */
+static int publish_next(engine *e)
+{
+    int rc = publish_one(e, P.first + P.sent);
+    if (rc < 0) {
+        mesh_error("publish of counter %llu failed: %s", (unsigned long long)(P.first + P.sent),
+                   mesh_strerror(rc));
+        return rc;
+    }
+    P.sent++;
+    if (P.checkpoint)
+        engine_state_mark(e, P.sent);
+    return 0;
+}
+
 static int on_tick(engine *e)
 {
     uint64_t now = engine_now_ns(e);
-    if (P.start_ns == 0)
-        P.start_ns = now;
+    if (P.start_ns == 0) /* a resumed run goes on at the rate from where it was */
+        P.start_ns = now - (P.rate ? (uint64_t)((double)P.sent * 1e9 / (double)P.rate) : 0);
+    uint64_t before = P.sent;
     uint64_t target = P.count;
     if (P.rate > 0) {
         /* messages due after (now - start) ns at `rate` per second, the first at once */
@@ -87,13 +107,15 @@ static int on_tick(engine *e)
             target = (uint64_t)due;
     }
     for (int n = 0; P.sent < target && n < MAX_PER_TICK && !engine_stopping(e); n++) {
-        int rc = publish_one(e, P.first + P.sent);
-        if (rc < 0) {
-            mesh_error("publish of counter %llu failed: %s", (unsigned long long)(P.first + P.sent),
-                       mesh_strerror(rc));
+        int rc = publish_next(e);
+        if (rc < 0)
             return rc;
-        }
-        P.sent++;
+    }
+    if (P.checkpoint && P.sent != before) {
+        int rc = engine_state_save(e, &P.sent, sizeof(P.sent));
+        if (rc < 0)
+            mesh_warn("checkpoint at %llu not saved: %s", (unsigned long long)P.sent,
+                      mesh_strerror(rc));
     }
     if (P.sent == P.count) {
         if (P.exit_when_done)
@@ -104,13 +126,48 @@ static int on_tick(engine *e)
     return 0;
 }
 
+/* --checkpoint after a restart: continue from the snapshot, replaying the
+ * counters the killed run published after it (the runtime skips what the
+ * rings already have), then the one it may have been publishing. */
+static int resume(engine *e)
+{
+    uint64_t sent = 0;
+    size_t len = 0;
+    int rc = engine_state_load(e, &sent, sizeof(sent), &len);
+    if (rc == MESH_ENOENT)
+        return 0;
+    if (rc < 0 || len != sizeof(sent) || sent > P.count) {
+        mesh_warn("snapshot not usable (%s, %zu bytes): starting from the first counter",
+                  rc < 0 ? mesh_strerror(rc) : "bad content", len);
+        return 0;
+    }
+    if ((rc = engine_state_resume(e)) < 0)
+        return rc;
+    P.sent = sent;
+    uint64_t progress = engine_state_progress(e);
+    while (P.sent < progress && P.sent < P.count && (rc = publish_next(e)) == 0)
+        ;
+    if (rc == 0 && engine_state_replaying(e) && P.sent < P.count)
+        rc = publish_next(e); /* the one in flight at the kill */
+    if (rc == 0 && engine_state_replaying(e))
+        engine_state_replay_end(e);
+    mesh_info("resumed at counter %llu (snapshot at %llu, progress %llu)",
+              (unsigned long long)(P.first + P.sent), (unsigned long long)sent,
+              (unsigned long long)progress);
+    return rc;
+}
+
 static int init(engine *e, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"type", required_argument, 0, 't'},  {"count", required_argument, 0, 'c'},
-        {"first", required_argument, 0, 'f'}, {"rate", required_argument, 0, 'r'},
-        {"pad", required_argument, 0, 'p'},   {"exit-when-done", no_argument, 0, 'x'},
-        {"raw", no_argument, 0, 'w'},         {0, 0, 0, 0}};
+    static const struct option opts[] = {{"type", required_argument, 0, 't'},
+                                         {"count", required_argument, 0, 'c'},
+                                         {"first", required_argument, 0, 'f'},
+                                         {"rate", required_argument, 0, 'r'},
+                                         {"pad", required_argument, 0, 'p'},
+                                         {"exit-when-done", no_argument, 0, 'x'},
+                                         {"raw", no_argument, 0, 'w'},
+                                         {"checkpoint", no_argument, 0, 'k'},
+                                         {0, 0, 0, 0}};
     P.type = MSG_TYPE_TRADE;
     P.count = 1000;
     P.first = 1;
@@ -145,6 +202,9 @@ static int init(engine *e, int argc, char **argv)
         case 'w':
             P.raw = 1;
             break;
+        case 'k':
+            P.checkpoint = 1;
+            break;
         default:
             rc = MESH_EINVAL;
             break;
@@ -155,6 +215,8 @@ static int init(engine *e, int argc, char **argv)
     memset(P.pad, 0, sizeof(P.pad));
     if (pad > 0)
         memset(P.pad, 'x', pad);
+    if (rc == 0 && P.checkpoint)
+        rc = resume(e);
     if (rc == 0)
         mesh_info("publishing %llu %s messages from counter %llu at %s",
                   (unsigned long long)P.count, msg_type_name(P.type), (unsigned long long)P.first,
