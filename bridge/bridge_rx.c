@@ -26,25 +26,61 @@
 /* The ring's own counters are the authority for what reached it: they stay
  * right even when the bridge is killed between a commit and a count. The
  * ring's drops include the sequence numbers the bridge skipped (records
- * lost upstream or rejected, counted as gaps or rejected): DROPS is what
- * the full ring dropped. */
+ * lost upstream, counted as gaps, or rejected): DROPS is what the full ring
+ * dropped. */
 static void ring_counters(bridge_in *r, const bus_ring_stats *st)
 {
-    uint64_t skipped = bridge_word_get(&r->slot->rx_skipped);
+    uint64_t skipped =
+        bridge_slot_get(r->slot, BRIDGE_C_GAPS) + bridge_slot_get(r->slot, BRIDGE_C_REJECTED);
     bridge_slot_set(r->slot, BRIDGE_C_RECEIVED, st->messages);
     bridge_slot_set(r->slot, BRIDGE_C_DROPS, st->drops > skipped ? st->drops - skipped : 0);
     bridge_slot_set(r->slot, BRIDGE_C_BYTES, st->bytes);
 }
 
+/* Each change of the local ring (a commit, or sequence numbers skipped for
+ * a gap or a rejected record) is one step: rx_step_begin records what the
+ * step will leave behind (rx_last, and the counter it adds to), the ring
+ * changes (atomically, bus_ring.h), the counter is added, rx_step_end sets
+ * rx_last. A bridge killed anywhere in between is restarted by meshd, and
+ * bridge_in_init finishes a step whose ring change happened (the ring's next
+ * sequence number moved past pend_ring_seq): so the ring, rx_last and the
+ * counters never disagree, and nothing is counted or skipped twice. */
+static void rx_step_begin(bridge_in *r, uint64_t seq_after, int counter, uint64_t n)
+{
+    bridge_slot *s = r->slot;
+    bridge_word_set(&s->pend_counter, counter < 0 ? 0 : (uint64_t)counter + 1);
+    bridge_word_set(&s->pend_count, counter < 0 ? 0 : bridge_slot_get(s, counter) + n);
+    bridge_word_set(&s->pend_ring_seq, r->ring_next);
+    bridge_word_set(&s->pend_seq, seq_after); /* last: opens the step */
+}
+
+static void rx_step_end(bridge_in *r, uint64_t seq_after)
+{
+    bridge_word_set(&r->slot->rx_last, seq_after);
+}
+
+/* Finishes the step a killed run left open, if its ring change happened. */
+static void rx_step_recover(bridge_in *r, const bus_ring_stats *st)
+{
+    bridge_slot *s = r->slot;
+    uint64_t pend = bridge_word_get(&s->pend_seq), pring = bridge_word_get(&s->pend_ring_seq);
+    if (!r->seq.known || pend <= r->seq.last || pring == 0 || st->next_seq <= pring)
+        return;
+    uint64_t counter = bridge_word_get(&s->pend_counter);
+    if (counter > 0 && counter <= BRIDGE_NCOUNTERS)
+        bridge_slot_set(s, (enum bridge_counter)(counter - 1), bridge_word_get(&s->pend_count));
+    r->seq.last = pend;
+    bridge_word_set(&s->rx_last, pend);
+}
+
 /* Consumes n sequence numbers of the local ring, so the consumer engine
  * sees records lost before they reached this host as a gap, exactly as if
- * a local producer had dropped them. */
+ * a local producer had dropped them. Inside a step. */
 static void ring_skip(bridge_in *r, uint64_t n)
 {
     if (n == 0 || bus_ring_skip(r->ring, n) < 0)
         return;
     r->ring_next += n;
-    bridge_word_set(&r->slot->rx_skipped, bridge_word_get(&r->slot->rx_skipped) + n);
 }
 
 int bridge_in_init(bridge *b, bridge_in *r)
@@ -63,13 +99,7 @@ int bridge_in_init(bridge *b, bridge_in *r)
     r->seq.known = bridge_word_get(&s->rx_known) != 0;
     r->seq.epoch = bridge_word_get(&s->rx_epoch);
     r->seq.last = bridge_word_get(&s->rx_last);
-    /* A record about to be committed when the last run died: if the ring
-     * gave out its sequence number, the commit happened. */
-    uint64_t pend = bridge_word_get(&s->pend_seq), pring = bridge_word_get(&s->pend_ring_seq);
-    if (r->seq.known && pend > r->seq.last && pring != 0 && st.next_seq > pring) {
-        r->seq.last = pend;
-        bridge_word_set(&s->rx_last, pend);
-    }
+    rx_step_recover(r, &st);
     if (r->seq.known && r->seq.last > 0) /* acknowledge it once the consumer caught up */
         bridge_ackq_push(&r->ackq, st.head, r->seq.last);
     ring_counters(r, &st);
@@ -139,8 +169,10 @@ static void send_ack(bridge *b, bridge_in *r, uint64_t seq, uint32_t sync, uint1
 
 static void report_gap(bridge_in *r, uint64_t missing, uint64_t before)
 {
+    rx_step_begin(r, before - 1, BRIDGE_C_GAPS, missing);
     ring_skip(r, missing);
     bridge_slot_add(r->slot, BRIDGE_C_GAPS, missing);
+    rx_step_end(r, before - 1);
     bridge_slot_add(r->slot, BRIDGE_C_GAP_EVENTS, 1);
     bridge_ratelog_warn(&r->log_gap,
                         "route %s -> %s: gap: %llu record(s) missing before sequence %llu "
@@ -165,9 +197,7 @@ static int type_ok(const bridge_in *r, uint32_t type)
 static int push(bridge *b, bridge_in *r, const bridge_frame_rec *rec)
 {
     bridge_slot *s = r->slot;
-    /* Written before the commit: a restart can tell whether it happened. */
-    bridge_word_set(&s->pend_seq, rec->seq);
-    bridge_word_set(&s->pend_ring_seq, r->ring_next);
+    rx_step_begin(r, rec->seq, -1, 0); /* a restart can tell whether the commit happened */
     for (;;) {
         void *p;
         int rc = bus_ring_claim_wait(r->ring, rec->len, &p, RX_CLAIM_NS);
@@ -184,6 +214,7 @@ static int push(bridge *b, bridge_in *r, const bridge_frame_rec *rec)
             return 0;
         }
         if (rc != MESH_ETIMEDOUT) { /* e.g. larger than the ring's max record */
+            rx_step_begin(r, rec->seq, BRIDGE_C_REJECTED, 1);
             ring_skip(r, 1);
             bridge_slot_add(s, BRIDGE_C_REJECTED, 1);
             bridge_ratelog_warn(&r->log_bad,
@@ -236,6 +267,7 @@ static void apply_records(bridge *b, bridge_in *r, const void *body, size_t len,
         if (missing)
             report_gap(r, missing, rec.seq);
         if (!type_ok(r, rec.type)) {
+            rx_step_begin(r, rec.seq, BRIDGE_C_REJECTED, 1);
             ring_skip(r, 1); /* the consumer sees it missing */
             bridge_slot_add(r->slot, BRIDGE_C_REJECTED, 1);
             if (!rejected++)
@@ -248,7 +280,7 @@ static void apply_records(bridge *b, bridge_in *r, const void *body, size_t len,
             return;
         }
         bridge_rxseq_applied(&r->seq, rec.seq);
-        bridge_word_set(&r->slot->rx_last, rec.seq);
+        rx_step_end(r, rec.seq);
         bridge_slot_set(r->slot, BRIDGE_C_LAST_SEQ, rec.seq);
         bridge_ackq_push(&r->ackq, r->head_pos, rec.seq);
     }
@@ -305,6 +337,9 @@ static void rx_frame(bridge *b, nng_msg *m)
     if (d.new_stream) {
         mesh_info("route %s -> %s: stream %016llx starts after sequence %llu", r->from, r->to,
                   (unsigned long long)h.epoch, (unsigned long long)h.seq);
+        /* rx_last first: a run killed before the epoch is stored rebases
+         * again on the next frame */
+        bridge_word_set(&r->slot->rx_last, r->seq.last);
         bridge_word_set(&r->slot->rx_epoch, h.epoch);
         bridge_word_set(&r->slot->rx_known, 1);
         bridge_ackq_clear(&r->ackq);
@@ -315,7 +350,6 @@ static void rx_frame(bridge *b, nng_msg *m)
         gap_capped(r, h.seq + 1);
     if (d.gap)
         report_gap(r, d.gap, h.seq + 1);
-    bridge_word_set(&r->slot->rx_last, r->seq.last);
     apply_records(b, r, body, len, &budget, d.gap_capped);
     bridge_slot_add(r->slot, BRIDGE_C_FRAMES, 1);
     bus_ring_stats st;

@@ -19,7 +19,9 @@ _Static_assert(offsetof(bridge_slot, route_id) == 96, "bridge slot layout");
 _Static_assert(offsetof(bridge_slot, c) == 112, "bridge slot counters");
 _Static_assert(offsetof(bridge_slot, rx_epoch) == 112 + 8 * BRIDGE_NCOUNTERS, "bridge slot rx");
 _Static_assert(offsetof(bridge_slot, tx_sync) == 112 + 8 * BRIDGE_NCOUNTERS + 40, "bridge slot tx");
-_Static_assert(offsetof(bridge_slot, rx_skipped) == 112 + 8 * BRIDGE_NCOUNTERS + 48, "bridge slot");
+_Static_assert(offsetof(bridge_slot, pend_counter) == 112 + 8 * BRIDGE_NCOUNTERS + 48,
+               "bridge slot");
+_Static_assert(offsetof(bridge_slot, pend_count) == 112 + 8 * BRIDGE_NCOUNTERS + 56, "bridge slot");
 _Static_assert(sizeof(bridge_state_hdr) == 128, "bridge state header is one 128-byte line");
 _Static_assert(offsetof(bridge_state_hdr, epoch) == 24, "bridge state header layout");
 _Static_assert(offsetof(bridge_state_hdr, nslots) == 16, "bridge state header layout");

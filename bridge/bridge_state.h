@@ -52,15 +52,14 @@ typedef struct bridge_slot {
     uint64_t rx_epoch;
     uint64_t rx_last;
     uint64_t rx_known;
-    uint64_t pend_seq;      /* record about to be committed ... */
-    uint64_t pend_ring_seq; /* ... as this ring sequence number (see bridge_rx.c) */
+    /* the receive step under way (see bridge_rx.c, rx_step_begin): */
+    uint64_t pend_seq;      /* rx_last once it is done, ... */
+    uint64_t pend_ring_seq; /* ... the ring's next sequence number before it */
     /* persistent send generation (BRIDGE_DIR_OUT) */
     uint64_t tx_sync;
-    /* sequence numbers the bridge skipped in the local ring (BRIDGE_DIR_IN):
-     * records lost upstream or rejected, so the consumer sees the gap; the
-     * ring counts them as drops, the DROPS counter does not */
-    uint64_t rx_skipped;
-    uint8_t pad[384 - 3 * MESH_NAME_MAX - 16 - 8 * BRIDGE_NCOUNTERS - 56];
+    uint64_t pend_counter; /* receive step: counter it adds to, + 1 (0: none) ... */
+    uint64_t pend_count;   /* ... and that counter's value once it is done */
+    uint8_t pad[384 - 3 * MESH_NAME_MAX - 16 - 8 * BRIDGE_NCOUNTERS - 64];
 } bridge_slot;
 
 /* The object: a 128-byte header, then BRIDGE_STATE_ROUTES slots. */

@@ -92,10 +92,9 @@ static void open_peer(nng_socket *s, const char *url)
     cr_assert_eq(nng_dial(*s, url, NULL, 0), 0);
 }
 
-/* A receiving bridge with one inbound route prod -> cons (types 1, 2). */
-static void receiver(enum mesh_policy policy, uint32_t max_record)
+/* The state and the local ring of a receiving bridge, not started yet. */
+static void receiver_prepare(uint32_t max_record)
 {
-    char err[256] = "";
     cr_assert_eq(bridge_state_open_mem(&f.st), 0);
     size_t len = bus_ring_segment_size(1 << 20);
     f.ring.mem = aligned_alloc(128, len);
@@ -103,6 +102,13 @@ static void receiver(enum mesh_policy policy, uint32_t max_record)
     cr_assert_eq(bus_ring_format(f.ring.mem, len, 1 << 20, max_record, BUS_RING_POLICY_WAIT), 0);
     cr_assert_eq(bus_ring_open_mem(&f.ring.prod, f.ring.mem, len, BUS_RING_PRODUCER), 0);
     cr_assert_eq(bus_ring_open_mem(&f.ring.cons, f.ring.mem, len, BUS_RING_CONSUMER), 0);
+}
+
+/* Starts a receiving bridge with one inbound route prod -> cons (types 1,
+ * 2) over what receiver_prepare made (and a test may have changed). */
+static void receiver_start(enum mesh_policy policy)
+{
+    char err[256] = "";
     bridge_opts o;
     bridge_opts_default(&o);
     o.state = f.st;
@@ -123,6 +129,12 @@ static void receiver(enum mesh_policy policy, uint32_t max_record)
     f.hdr = bridge_state_header(f.st);
     snprintf(f.url, sizeof(f.url), "tcp://127.0.0.1:%d", bridge_listen_port(f.b));
     open_peer(&f.peer, f.url);
+}
+
+static void receiver(enum mesh_policy policy, uint32_t max_record)
+{
+    receiver_prepare(max_record);
+    receiver_start(policy);
 }
 
 typedef struct want {
@@ -190,6 +202,59 @@ Test(peer, records_lost_upstream_reach_the_consumer_as_a_sequence_gap, .timeout 
     bus_ring_stats_get(f.ring.cons, &st);
     cr_assert_eq(st.drops, 5, "skipped sequence numbers count as ring drops");
     bridge_stop(f.b, 0);
+}
+
+/* What a receiving bridge killed inside a gap step leaves (bridge_rx.c,
+ * rx_step_begin): records 1..10 in the ring and applied (rx_last 10), the
+ * step for the gap 11..14 opened (pend_seq 14, ring at 11, GAPS to become
+ * 4); `skipped`: whether the ring skip happened before the kill. */
+static void killed_inside_a_gap_step(int skipped)
+{
+    receiver_prepare(0);
+    bridge_slot *sl;
+    cr_assert_eq(bridge_state_slot(f.st, "prod", "cons", "a", BRIDGE_DIR_IN, MESH_POLICY_DROP, &sl),
+                 0);
+    uint8_t payload[8] = {0};
+    for (uint64_t i = 1; i <= 10; i++) {
+        memcpy(payload, &i, sizeof(i));
+        cr_assert_eq(bus_ring_push(f.ring.prod, 1, payload, sizeof(payload)), 0);
+    }
+    if (skipped)
+        cr_assert_eq(bus_ring_skip(f.ring.prod, 4), 0);
+    bridge_word_set(&sl->rx_epoch, 5);
+    bridge_word_set(&sl->rx_known, 1);
+    bridge_word_set(&sl->rx_last, 10);
+    bridge_word_set(&sl->pend_counter, BRIDGE_C_GAPS + 1);
+    bridge_word_set(&sl->pend_count, 4);
+    bridge_word_set(&sl->pend_ring_seq, 11);
+    bridge_word_set(&sl->pend_seq, 14);
+    receiver_start(MESH_POLICY_DROP);
+    send_hello(f.peer, "hosta", route_id(), MESH_POLICY_DROP, trade, 2);
+    uint64_t a[] = {15, 16};
+    send_data(f.peer, route_id(), 14, 0, a, 2, 8); /* the sender goes on after 14 */
+    wait_word(ctr(BRIDGE_C_LAST_SEQ), 16, "last applied");
+    cr_assert_eq(bridge_slot_get(f.slot, BRIDGE_C_GAPS), 4, "11..14 counted once");
+    uint64_t s;
+    for (uint64_t i = 1; i <= 10; i++)
+        cr_assert_eq(pop(&s), i);
+    cr_assert_eq(pop(&s), 15, "ring numbers still follow the sender's: 11..14 skipped once");
+    cr_assert_eq(s, 15);
+    cr_assert_eq(pop(&s), 16);
+    bus_ring_stats st;
+    bus_ring_stats_get(f.ring.cons, &st);
+    cr_assert_eq(st.drops, 4);
+    cr_assert_eq(bridge_slot_get(f.slot, BRIDGE_C_DROPS), 0, "the skip is a gap, not a drop");
+    bridge_stop(f.b, 0);
+}
+
+Test(peer, a_bridge_killed_after_a_gap_skip_counts_the_gap_once, .timeout = 60)
+{
+    killed_inside_a_gap_step(1);
+}
+
+Test(peer, a_bridge_killed_before_a_gap_skip_counts_the_gap_once, .timeout = 60)
+{
+    killed_inside_a_gap_step(0);
 }
 
 Test(peer, a_record_over_the_rings_max_record_is_a_gap_for_the_consumer, .timeout = 60)
