@@ -178,25 +178,35 @@ int bridge_hello_begin(bridge_frame_enc *e, void *buf, size_t cap, uint64_t epoc
     return 0;
 }
 
+int bridge_types_sorted(const int *types, int ntypes, uint32_t *out)
+{
+    int n = 0;
+    for (int i = 0; i < ntypes; i++) { /* insertion sort, duplicates dropped */
+        uint32_t v = (uint32_t)types[i];
+        int k = n;
+        if (v == 0 || v == 0xffffffffu)
+            return MESH_EINVAL;
+        while (k > 0 && out[k - 1] > v)
+            k--;
+        if (k > 0 && out[k - 1] == v)
+            continue;
+        memmove(out + k + 1, out + k, (size_t)(n - k) * sizeof(out[0]));
+        out[k] = v;
+        n++;
+    }
+    return n;
+}
+
 int bridge_hello_add(bridge_frame_enc *e, uint64_t route, uint32_t policy, const int *types,
                      int ntypes)
 {
     uint32_t t[BRIDGE_HELLO_TYPES];
-    uint32_t n = 0;
     if (ntypes < 0 || ntypes > (int)BRIDGE_HELLO_TYPES || policy > 1 || (ntypes && !types))
         return MESH_EINVAL;
-    for (int i = 0; i < ntypes; i++) { /* insertion sort, duplicates dropped */
-        uint32_t v = (uint32_t)types[i], k = n;
-        if (v == 0 || v == 0xffffffffu)
-            return MESH_EINVAL;
-        while (k > 0 && t[k - 1] > v)
-            k--;
-        if (k > 0 && t[k - 1] == v)
-            continue;
-        memmove(t + k + 1, t + k, (n - k) * sizeof(t[0]));
-        t[k] = v;
-        n++;
-    }
+    int sorted = bridge_types_sorted(types, ntypes, t);
+    if (sorted < 0)
+        return sorted;
+    uint32_t n = (uint32_t)sorted;
     size_t need = (16u + 4u * (size_t)n + 7u) & ~(size_t)7u;
     if (need > e->cap - e->used)
         return MESH_EMSGSIZE;

@@ -175,6 +175,11 @@ typedef struct bridge_hello_route {
 int bridge_hello_begin(bridge_frame_enc *e, void *buf, size_t cap, uint64_t epoch, const char *mesh,
                        const char *peer);
 
+/* Sorts ntypes type ids into out (room for ntypes), dropping duplicates.
+ * Returns how many remain, or MESH_EINVAL for id 0 or 0xffffffff (reserved:
+ * "any" on the wire and the ring's padding type). */
+int bridge_types_sorted(const int *types, int ntypes, uint32_t *out);
+
 /* Appends one route (types: ntypes ids; they are sorted and de-duplicated
  * here). Returns 0, MESH_EMSGSIZE (does not fit) or MESH_EINVAL (ntypes >
  * BRIDGE_HELLO_TYPES, policy not 0/1, type id 0 or 0xffffffff). */

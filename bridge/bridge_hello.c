@@ -59,30 +59,19 @@ static void types_text(char *buf, size_t len, const uint32_t *t, uint32_t n)
         snprintf(buf + pos, len - pos, "]");
 }
 
-/* The receiver's type ids of a route, sorted and de-duplicated. */
-static uint32_t our_types(const bridge_in *r, uint32_t *t)
-{
-    uint32_t n = 0;
-    for (int i = 0; i < r->ntypes; i++) {
-        uint32_t v = (uint32_t)r->types[i], k = n;
-        while (k > 0 && t[k - 1] > v)
-            k--;
-        if (k > 0 && t[k - 1] == v)
-            continue;
-        memmove(t + k + 1, t + k, (n - k) * sizeof(t[0]));
-        t[k] = v;
-        n++;
-    }
-    return n;
-}
-
 /* What differs between the sender's announcement and our route (NULL:
  * nothing), written into why. */
 static const char *route_differs(const bridge_in *r, const bridge_hello_route *h, char *why,
                                  size_t len)
 {
     uint32_t t[MESH_CFG_MAX_TYPES];
-    uint32_t n = our_types(r, t);
+    int sorted = bridge_types_sorted(r->types, r->ntypes, t);
+    if (sorted < 0) { /* an id no sender can announce (0, 0xffffffff): never matches */
+        snprintf(why, len, "route %s -> %s: this route's type ids cannot be announced", r->from,
+                 r->to);
+        return why;
+    }
+    uint32_t n = (uint32_t)sorted;
     uint32_t ours = r->reliable ? MESH_POLICY_WAIT : MESH_POLICY_DROP;
     if (h->policy != ours) {
         snprintf(why, len, "route %s -> %s: policy differs (sender: %s, here: %s)", r->from, r->to,
