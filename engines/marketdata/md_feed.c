@@ -147,7 +147,8 @@ int md_feed_next(md_feed *f, uint64_t now_ns, md_event *ev)
         f->origin_ts = f->resume_ts ? f->resume_ts : event_ts(&f->pending);
     }
     uint64_t due = md_feed_time(f, now_ns);
-    /* A CSV timestamp that goes backwards is due at once (never stalls). */
+    /* Due once its feed time is reached (events come in time order: md_csv
+     * refuses a row older than the one before it). */
     if (event_ts(&f->pending) > due)
         return 0;
     feed_pop(f, ev);
