@@ -42,10 +42,10 @@ run_build() { # name, suite-args, meson-args...
 # -Dtests=enabled: a missing Criterion must fail the build, not drop the tests.
 # Formatting: every C file as .clang-format says (clang-format 14, Debian 12).
 echo "== format: clang-format --dry-run"
-unformatted=$(git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror 2>&1 | grep -c 'error:' || true)
+unformatted=$(git ls-files '*.c' '*.h' | xargs -r clang-format --dry-run --Werror 2>&1 | grep -c 'error:' || true)
 if [ "$unformatted" -ne 0 ]; then
-  git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror 2>&1 | grep 'error:' | cut -d: -f1 | sort -u
-  echo "format: $unformatted lines differ from clang-format (run: git ls-files '*.c' '*.h' | xargs clang-format -i)"
+  git ls-files '*.c' '*.h' | xargs -r clang-format --dry-run --Werror 2>&1 | grep 'error:' | cut -d: -f1 | sort -u
+  echo "format: $unformatted lines differ from clang-format (run: git ls-files '*.c' '*.h' | xargs -r clang-format -i)"
   failed=$((failed + 1))
 else
   passed=$((passed + 1))
