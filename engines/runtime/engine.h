@@ -185,14 +185,12 @@ uint64_t engine_state_progress(const engine *e);
  * to that ring, up to that count, are not committed again (counted in
  * replay_skipped). So an engine that replays the same publishes in the same
  * order from the snapshot delivers each record once, also the one it was
- * publishing when killed. (The count comes from the last record visible
- * after the snapshot; only when those records were overwritten and all
- * consumed does it come from sequence numbers, and then a kill inside a
- * commit's last two stores costs that record: the consumer logs a gap.)
- * Call after a successful load and before publishing or marking anything
- * (a mark first starts a new history). Returns 0 (a warning
- * when the rings are not those of the snapshot: nothing is skipped then),
- * or MESH_ESTATE (nothing loaded, or something was already published). */
+ * publishing when killed (the count is the ring's sequence numbers given
+ * out since the snapshot, exact because a publish cut short by the kill is
+ * rolled back when the ring is attached again). Call after a successful load and before publishing
+ * or marking anything (a mark first starts a new history). Returns 0 (a warning when the rings are
+ * not those of the snapshot: nothing is skipped then), or MESH_ESTATE (nothing loaded, or something
+ * was already published). */
 int engine_state_resume(engine *e);
 
 /* 1 while records of the earlier run are still to be skipped by the next
