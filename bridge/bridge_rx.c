@@ -39,18 +39,24 @@ static void ring_counters(bridge_in *r, const bus_ring_stats *st)
 
 /* Each change of the local ring (a commit, or sequence numbers skipped for
  * a gap or a rejected record) is one step: rx_step_begin records what the
- * step will leave behind (rx_last, and the counter it adds to), the ring
- * changes (atomically, bus_ring.h), the counter is added, rx_step_end sets
- * rx_last. A bridge killed anywhere in between is restarted by meshd, and
- * bridge_in_init finishes a step whose ring change happened (the ring's next
- * sequence number moved past pend_ring_seq): so the ring, rx_last and the
- * counters never disagree, and nothing is counted or skipped twice. */
+ * step will leave behind (rx_last, and the counter it adds to) and the
+ * stream it belongs to, the ring changes (atomically, bus_ring.h), the
+ * counter is added, rx_step_end sets rx_last. A bridge killed anywhere in
+ * between is restarted by meshd, and bridge_in_init finishes a step of the
+ * current stream whose ring change happened (the ring's next sequence number
+ * moved past pend_ring_seq): so the ring, rx_last and the counters never
+ * disagree, and nothing is counted or skipped twice. A step of an earlier
+ * stream is never finished: its sequence numbers mean nothing in the
+ * current one (rx_frame closes it when a new stream starts). */
 static void rx_step_begin(bridge_in *r, uint64_t seq_after, int counter, uint64_t n)
 {
     bridge_slot *s = r->slot;
     bridge_word_set(&s->pend_counter, counter < 0 ? 0 : (uint64_t)counter + 1);
     bridge_word_set(&s->pend_count, counter < 0 ? 0 : bridge_slot_get(s, counter) + n);
+    /* pend_ring_seq before pend_epoch: killed between the two, the step
+     * names the current stream but a ring that has not moved */
     bridge_word_set(&s->pend_ring_seq, r->ring_next);
+    bridge_word_set(&s->pend_epoch, r->seq.epoch);
     bridge_word_set(&s->pend_seq, seq_after); /* last: opens the step */
 }
 
@@ -59,12 +65,14 @@ static void rx_step_end(bridge_in *r, uint64_t seq_after)
     bridge_word_set(&r->slot->rx_last, seq_after);
 }
 
-/* Finishes the step a killed run left open, if its ring change happened. */
+/* Finishes the step a killed run left open, if it belongs to the current
+ * stream and its ring change happened. */
 static void rx_step_recover(bridge_in *r, const bus_ring_stats *st)
 {
     bridge_slot *s = r->slot;
     uint64_t pend = bridge_word_get(&s->pend_seq), pring = bridge_word_get(&s->pend_ring_seq);
-    if (!r->seq.known || pend <= r->seq.last || pring == 0 || st->next_seq <= pring)
+    if (!r->seq.known || bridge_word_get(&s->pend_epoch) != r->seq.epoch || pend <= r->seq.last ||
+        pring == 0 || st->next_seq <= pring)
         return;
     uint64_t counter = bridge_word_get(&s->pend_counter);
     if (counter > 0 && counter <= BRIDGE_NCOUNTERS)
@@ -337,8 +345,11 @@ static void rx_frame(bridge *b, nng_msg *m)
     if (d.new_stream) {
         mesh_info("route %s -> %s: stream %016llx starts after sequence %llu", r->from, r->to,
                   (unsigned long long)h.epoch, (unsigned long long)h.seq);
-        /* rx_last first: a run killed before the epoch is stored rebases
-         * again on the next frame */
+        /* The old stream's last step is closed first (it is complete: an
+         * open one was finished by bridge_in_init): a restart must not take
+         * its sequence numbers for this stream's. Then rx_last: a run
+         * killed before the epoch is stored rebases again on the next frame. */
+        bridge_word_set(&r->slot->pend_seq, 0);
         bridge_word_set(&r->slot->rx_last, r->seq.last);
         bridge_word_set(&r->slot->rx_epoch, h.epoch);
         bridge_word_set(&r->slot->rx_known, 1);

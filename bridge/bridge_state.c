@@ -22,6 +22,7 @@ _Static_assert(offsetof(bridge_slot, tx_sync) == 112 + 8 * BRIDGE_NCOUNTERS + 40
 _Static_assert(offsetof(bridge_slot, pend_counter) == 112 + 8 * BRIDGE_NCOUNTERS + 48,
                "bridge slot");
 _Static_assert(offsetof(bridge_slot, pend_count) == 112 + 8 * BRIDGE_NCOUNTERS + 56, "bridge slot");
+_Static_assert(offsetof(bridge_slot, pend_epoch) == 112 + 8 * BRIDGE_NCOUNTERS + 64, "bridge slot");
 _Static_assert(sizeof(bridge_state_hdr) == 128, "bridge state header is one 128-byte line");
 _Static_assert(offsetof(bridge_state_hdr, epoch) == 24, "bridge state header layout");
 _Static_assert(offsetof(bridge_state_hdr, nslots) == 16, "bridge state header layout");

@@ -58,8 +58,9 @@ typedef struct bridge_slot {
     /* persistent send generation (BRIDGE_DIR_OUT) */
     uint64_t tx_sync;
     uint64_t pend_counter; /* receive step: counter it adds to, + 1 (0: none) ... */
-    uint64_t pend_count;   /* ... and that counter's value once it is done */
-    uint8_t pad[384 - 3 * MESH_NAME_MAX - 16 - 8 * BRIDGE_NCOUNTERS - 64];
+    uint64_t pend_count;   /* ... and that counter's value once it is done, ... */
+    uint64_t pend_epoch;   /* ... and the stream (rx_epoch) it belongs to */
+    uint8_t pad[384 - 3 * MESH_NAME_MAX - 16 - 8 * BRIDGE_NCOUNTERS - 72];
 } bridge_slot;
 
 /* The object: a 128-byte header, then BRIDGE_STATE_ROUTES slots. */

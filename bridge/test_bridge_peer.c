@@ -227,6 +227,7 @@ static void killed_inside_a_gap_step(int skipped)
     bridge_word_set(&sl->pend_counter, BRIDGE_C_GAPS + 1);
     bridge_word_set(&sl->pend_count, 4);
     bridge_word_set(&sl->pend_ring_seq, 11);
+    bridge_word_set(&sl->pend_epoch, 5);
     bridge_word_set(&sl->pend_seq, 14);
     receiver_start(MESH_POLICY_DROP);
     send_hello(f.peer, "hosta", route_id(), MESH_POLICY_DROP, trade, 2);
@@ -255,6 +256,73 @@ Test(peer, a_bridge_killed_after_a_gap_skip_counts_the_gap_once, .timeout = 60)
 Test(peer, a_bridge_killed_before_a_gap_skip_counts_the_gap_once, .timeout = 60)
 {
     killed_inside_a_gap_step(0);
+}
+
+/* What a receiving bridge killed right after a new stream started leaves
+ * (bridge_rx.c, rx_frame): the peer's mesh started afresh (epoch 4 -> 5,
+ * sequence numbers from 1 again); rx_last, rx_epoch and rx_known are
+ * rebased, but the kill came before the new stream's first step, so pend_*
+ * still describe the old stream's last step: sender seq 1000 committed as
+ * ring seq 11 (the ring moved past it). The new stream's records must reach
+ * the ring, none taken as a duplicate of the old stream's numbers. */
+static void killed_after_a_new_stream_started(enum mesh_policy policy)
+{
+    receiver_prepare(0);
+    bridge_slot *sl;
+    cr_assert_eq(bridge_state_slot(f.st, "prod", "cons", "a", BRIDGE_DIR_IN, policy, &sl), 0);
+    uint8_t payload[8] = {0};
+    for (uint64_t i = 990; i <= 1000; i++) { /* the old stream's last 11 records */
+        memcpy(payload, &i, sizeof(i));
+        cr_assert_eq(bus_ring_push(f.ring.prod, 1, payload, sizeof(payload)), 0);
+    }
+    bridge_word_set(&sl->pend_counter, 0);
+    bridge_word_set(&sl->pend_count, 0);
+    bridge_word_set(&sl->pend_ring_seq, 11);
+    bridge_word_set(&sl->pend_epoch, 4);
+    bridge_word_set(&sl->pend_seq, 1000);
+    bridge_word_set(&sl->rx_last, 0);
+    bridge_word_set(&sl->rx_epoch, 5);
+    bridge_word_set(&sl->rx_known, 1);
+    receiver_start(policy);
+    send_hello(f.peer, "hosta", route_id(), policy, trade, 2);
+    uint64_t a[] = {1, 2};
+    send_data(f.peer, route_id(), 0, BRIDGE_FRAME_SYNC, a, 2, 8);
+    wait_word(ctr(BRIDGE_C_FRAMES), 1, "frames applied");
+    cr_assert_eq(bridge_slot_get(f.slot, BRIDGE_C_DUPS), 0, "new records taken as duplicates");
+    cr_assert_eq(bridge_slot_get(f.slot, BRIDGE_C_LAST_SEQ), 2);
+    cr_assert_eq(bridge_word_get(&f.slot->rx_last), 2);
+    cr_assert_eq(bridge_slot_get(f.slot, BRIDGE_C_GAPS), 0);
+    uint64_t s;
+    for (uint64_t i = 1; i <= 11; i++) {
+        cr_assert_eq(pop(&s), i);
+        cr_assert_eq(s, 989 + i);
+    }
+    cr_assert_eq(pop(&s), 12, "the new stream's first record reached the ring");
+    cr_assert_eq(s, 1);
+    cr_assert_eq(pop(&s), 13);
+    cr_assert_eq(s, 2);
+    if (policy == MESH_POLICY_WAIT) { /* acks name the new stream's numbers */
+        uint8_t b[256];
+        bridge_frame_hdr h = {0};
+        while (h.kind != BRIDGE_FRAME_ACK || h.seq < 2) {
+            size_t len = recv_raw(f.peer, b, sizeof(b));
+            cr_assert_gt(len, 0, "no ack for record 2");
+            cr_assert_eq(bridge_frame_decode(b, len, NULL, &h, NULL), 0);
+            cr_assert(h.kind != BRIDGE_FRAME_ACK || h.seq <= 2, "acked %llu, sent only 1..2",
+                      (unsigned long long)h.seq);
+        }
+    }
+    bridge_stop(f.b, 0);
+}
+
+Test(peer, a_bridge_killed_as_a_new_stream_started_applies_its_records_once, .timeout = 60)
+{
+    killed_after_a_new_stream_started(MESH_POLICY_DROP);
+}
+
+Test(peer, a_bridge_killed_as_a_new_stream_started_acks_the_new_numbers, .timeout = 60)
+{
+    killed_after_a_new_stream_started(MESH_POLICY_WAIT);
 }
 
 Test(peer, a_record_over_the_rings_max_record_is_a_gap_for_the_consumer, .timeout = 60)
