@@ -54,8 +54,10 @@ typedef struct bridge_out {
     uint64_t hi_posted; /* (atomic) hi_sent, raised before a frame goes to nng: acks and
                          * NACKs above it are bogus */
     uint64_t nack_ns;   /* last rewind caused by a NACK (at most one per TX_NACK_NS) */
-    uint64_t released;  /* seq of the last record freed in the ring */
-    uint32_t sync;      /* resend generation */
+    int nack_held;      /* a NACK of generation nack_held_sync waits for nack_ns + TX_NACK_NS */
+    uint32_t nack_held_sync;
+    uint64_t released; /* seq of the last record freed in the ring */
+    uint32_t sync;     /* resend generation */
     int need_sync;
     uint64_t gen_seen; /* link->gen at the last rewind */
     size_t window;

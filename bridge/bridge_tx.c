@@ -132,6 +132,34 @@ static void rewind_route(bridge_out *r, const char *why)
               r->slot->from, r->slot->to, why, r->sync);
 }
 
+/* Only a NACK for the current generation counts: older ones were caused by
+ * frames sent before the last rewind. At most one rewind per TX_NACK_NS, so
+ * a peer repeating NACKs cannot keep the route resending; a NACK inside that
+ * time is held and applied once it has passed (the send thread wakes for it,
+ * tx_wait_ns), unless a rewind meanwhile (a reconnection) already resent.
+ * Returns 1 if the route rewound. */
+static int take_nack(bridge_out *r, int nack_new, uint32_t nack_sync)
+{
+    if (nack_new && r->reliable && nack_sync == r->sync) {
+        r->nack_held = 1;
+        r->nack_held_sync = nack_sync;
+    }
+    if (!r->nack_held)
+        return 0;
+    if (r->nack_held_sync != r->sync) { /* rewound since: the NACK is served */
+        r->nack_held = 0;
+        return 0;
+    }
+    uint64_t now = mesh_now_ns();
+    if (r->nack_ns != 0 && now - r->nack_ns < TX_NACK_NS)
+        return 0;
+    r->nack_held = 0;
+    r->nack_ns = now;
+    bridge_slot_add(r->slot, BRIDGE_C_NACKS, 1);
+    rewind_route(r, "the receiver asked for a resend");
+    return 1;
+}
+
 static int take_acks(bridge *b, bridge_out *r)
 {
     uint64_t ack = 0;
@@ -162,17 +190,7 @@ static int take_acks(bridge *b, bridge_out *r)
         release_to(b, r, ack);
         bridge_slot_set(r->slot, BRIDGE_C_ACKED_SEQ, ack);
     }
-    /* Only a NACK for the current generation: older ones were caused by
-     * frames sent before the last rewind. At most one rewind per
-     * TX_NACK_NS: a peer repeating NACKs cannot keep the route resending. */
-    uint64_t now = mesh_now_ns();
-    if (nack_new && r->reliable && nack_sync == r->sync &&
-        (r->nack_ns == 0 || now - r->nack_ns >= TX_NACK_NS)) {
-        r->nack_ns = now;
-        bridge_slot_add(r->slot, BRIDGE_C_NACKS, 1);
-        rewind_route(r, "the receiver asked for a resend");
-    }
-    return work;
+    return work + take_nack(r, nack_new, nack_sync);
 }
 
 /* Drop route with the peer unreachable: free what is queued, count it. */
@@ -379,6 +397,23 @@ static int tx_ready(void *arg)
     return 0;
 }
 
+/* How long the send thread may sleep: TX_IDLE_NS, or less when a held NACK
+ * becomes due sooner (take_nack). */
+static uint64_t tx_wait_ns(const bridge *b, uint64_t now)
+{
+    uint64_t wait = TX_IDLE_NS;
+    for (int i = 0; i < b->nout; i++) {
+        const bridge_out *r = b->out[i];
+        if (!r->nack_held || r->disabled)
+            continue;
+        uint64_t due = r->nack_ns + TX_NACK_NS;
+        uint64_t left = due > now ? due - now : 0;
+        if (left < wait)
+            wait = left;
+    }
+    return wait;
+}
+
 /* Everything sent and (wait routes) acknowledged. */
 static int drained(const bridge *b)
 {
@@ -412,9 +447,11 @@ void *bridge_tx_main(void *arg)
         int stopping = (int)bridge_atomic_get(&b->stop_tx);
         if (stopping && (drained(b) || now >= b->drain_deadline))
             break;
-        if (!work)
+        if (!work) {
+            uint64_t idle = tx_wait_ns(b, mesh_now_ns());
             bus_wait_idle(&wait, b->o.doorbell, tx_ready, b,
-                          stopping ? TX_DRAIN_IDLE_NS : TX_IDLE_NS);
+                          stopping && idle > TX_DRAIN_IDLE_NS ? TX_DRAIN_IDLE_NS : idle);
+        }
     }
     if (!drained(b))
         mesh_warn("stopping with unsent or unacknowledged records: they stay in the rings for "

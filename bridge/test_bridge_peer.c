@@ -623,6 +623,28 @@ Test(peer, nacks_cause_a_bounded_number_of_rewinds, .timeout = 60)
     bridge_stop(s.b, 0);
 }
 
+Test(peer, a_nack_inside_the_rewind_limit_is_applied_once_the_limit_passed, .timeout = 60)
+{
+    sender();
+    push_n(4);
+    bridge_frame_hdr h = recv_until(4, 1);
+    send_ack(0, h.sync, BRIDGE_FRAME_NACK); /* the first rewind: at once */
+    bridge_frame_hdr h2 = recv_until(4, 0);
+    cr_assert_eq(h2.sync, h.sync + 1);
+    cr_assert(h2.flags & BRIDGE_FRAME_SYNC);
+    /* A second NACK right after the resend, well inside the 50 ms limit on
+     * this connection: nothing else will make the sender move (its window
+     * holds all it has, no new records, no other NACK), so only the held
+     * NACK can bring the frames again. */
+    send_ack(0, h2.sync, BRIDGE_FRAME_NACK);
+    bridge_frame_hdr h3 = recv_until(4, 0);
+    cr_assert_eq(h3.sync, h2.sync + 1, "resent by the second NACK");
+    cr_assert(h3.flags & BRIDGE_FRAME_SYNC);
+    cr_assert_eq(h3.seq, 0, "from the oldest unacknowledged record");
+    cr_assert_eq(bridge_slot_get(s.slot, BRIDGE_C_NACKS), 2);
+    bridge_stop(s.b, 0);
+}
+
 static int bridge_dead(void *arg)
 {
     (void)arg;
