@@ -44,7 +44,8 @@ typedef struct bridge_route_def {
     const char *url;         /* OUT: the peer's nng address (routes to one URL share a link) */
     const int *types;        /* type ids the route carries: IN rejects others; both
                               * directions announce them at the handshake, where the
-                              * two hosts' lists must match */
+                              * two hosts' lists must match; 0 and 0xffffffff
+                              * (-1) are reserved */
     int ntypes;              /* 0 = any type id */
 } bridge_route_def;
 
@@ -57,7 +58,8 @@ int bridge_open(bridge **out, const bridge_opts *opts);
 
 /* Adds a route before bridge_start. Restores an inbound route's receive
  * position from its state slot. Returns 0, or an error with the reason in
- * err: MESH_EINVAL (bad definition, route id clash), MESH_ENOSPC (too many
+ * err: MESH_EINVAL (bad definition, e.g. a reserved type id; route id
+ * clash), MESH_ENOSPC (too many
  * routes or peers), MESH_ESTATE (already started). */
 int bridge_add_route(bridge *b, const bridge_route_def *def, char *err, size_t errlen);
 

@@ -139,6 +139,32 @@ static int route_fail(char *err, size_t errlen, int code, const bridge_route_def
     return code;
 }
 
+/* The type list: at most MESH_CFG_MAX_TYPES ids, each one the HELLO can
+ * announce (bridge_types_sorted: not 0 or 0xffffffff). A route whose ids
+ * could not be announced would be missing from the HELLO, and all its data
+ * rejected by the peer. Returns 0 or MESH_EINVAL with the reason in err. */
+static int check_types(const bridge_route_def *d, char *err, size_t errlen)
+{
+    char why[128];
+    if (d->ntypes < 0 || d->ntypes > MESH_CFG_MAX_TYPES) {
+        snprintf(why, sizeof(why), "bad type list: %d ids (0 to %d)", d->ntypes,
+                 MESH_CFG_MAX_TYPES);
+        return route_fail(err, errlen, MESH_EINVAL, d, why);
+    }
+    if (d->ntypes > 0 && !d->types)
+        return route_fail(err, errlen, MESH_EINVAL, d, "bad type list: ntypes without types");
+    uint32_t sorted[MESH_CFG_MAX_TYPES];
+    if (bridge_types_sorted(d->types, d->ntypes, sorted) >= 0)
+        return 0;
+    uint32_t bad = 0;
+    for (int i = 0; i < d->ntypes; i++)
+        if ((uint32_t)d->types[i] == 0 || (uint32_t)d->types[i] == 0xffffffffu)
+            bad = (uint32_t)d->types[i];
+    snprintf(why, sizeof(why),
+             "type id %u is reserved (0 and 4294967295 cannot be announced to the peer)", bad);
+    return route_fail(err, errlen, MESH_EINVAL, d, why);
+}
+
 /* Route ids must be unique per direction: the receiver finds routes by id. */
 static int route_id_taken(const bridge *b, uint64_t id, enum bridge_dir dir)
 {
@@ -159,8 +185,6 @@ static int add_out(bridge *b, const bridge_route_def *d, bridge_slot *slot, char
 {
     if (!d->url || !*d->url)
         return route_fail(err, errlen, MESH_EINVAL, d, "outbound route without a peer URL");
-    if (d->ntypes < 0 || d->ntypes > MESH_CFG_MAX_TYPES || (d->ntypes > 0 && !d->types))
-        return route_fail(err, errlen, MESH_EINVAL, d, "bad type list");
     bridge_link *l = link_for(b, d->url, d->peer);
     if (!l)
         return route_fail(err, errlen, MESH_ENOSPC, d, "too many peer addresses");
@@ -182,8 +206,6 @@ static int add_out(bridge *b, const bridge_route_def *d, bridge_slot *slot, char
 
 static int add_in(bridge *b, const bridge_route_def *d, bridge_slot *slot, char *err, size_t errlen)
 {
-    if (d->ntypes < 0 || d->ntypes > MESH_CFG_MAX_TYPES || (d->ntypes > 0 && !d->types))
-        return route_fail(err, errlen, MESH_EINVAL, d, "bad type list");
     bridge_in *r = calloc(1, sizeof(*r));
     if (!r)
         return MESH_ENOMEM;
@@ -214,14 +236,17 @@ int bridge_add_route(bridge *b, const bridge_route_def *d, char *err, size_t err
         return route_fail(err, errlen, MESH_EINVAL, d, "direction is neither in nor out");
     if ((d->dir == BRIDGE_DIR_OUT ? b->nout : b->nin) == BRIDGE_MAX_ROUTES)
         return route_fail(err, errlen, MESH_ENOSPC, d, "too many routes");
+    int rc = check_types(d, err, errlen);
+    if (rc < 0)
+        return rc;
     uint64_t id = bridge_route_id(d->from, d->to);
     if (route_id_taken(b, id, d->dir))
         return route_fail(err, errlen, MESH_EINVAL, d,
                           "route id clashes with another route of the same direction (rename one "
                           "engine)");
     bridge_slot *slot = NULL;
-    int rc = bridge_state_slot(b->o.state, d->from, d->to, d->peer ? d->peer : "", d->dir,
-                               d->policy, &slot);
+    rc = bridge_state_slot(b->o.state, d->from, d->to, d->peer ? d->peer : "", d->dir, d->policy,
+                           &slot);
     if (rc < 0)
         return route_fail(err, errlen, rc, d, "no counter slot left in the bridge state");
     bridge_word_set(&slot->route_id, id);

@@ -9,6 +9,19 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A HELLO that cannot be built (should not happen: bridge_add_route checks
+ * what goes into it): the bridge reports itself dead, so that it is
+ * restarted and the failure seen, rather than carry routes the peer rejects. */
+static void hello_failed(bridge *b, bridge_link *l, int rc)
+{
+    if (!bridge_atomic_get(&b->failed))
+        mesh_error("peer %s (%s): cannot build the HELLO: %s: the bridge reports itself dead",
+                   l->peer, l->url, mesh_strerror(rc));
+    bridge_atomic_set(&b->failed, 1);
+}
+
+_Static_assert(MESH_CFG_MAX_TYPES <= BRIDGE_HELLO_TYPES, "a route's type ids fit its HELLO entry");
+
 int bridge_link_hello(bridge *b, bridge_link *l)
 {
     uint64_t gen = bridge_atomic_get(&l->gen);
@@ -22,12 +35,18 @@ int bridge_link_hello(bridge *b, bridge_link *l)
     if (nng_msg_alloc(&m, cap) != 0)
         return 0;
     bridge_frame_enc e;
-    bridge_hello_begin(&e, nng_msg_body(m), cap, b->epoch, b->o.mesh ? b->o.mesh : "-", l->peer);
-    for (int i = 0; i < b->nout; i++) {
+    int rc = bridge_hello_begin(&e, nng_msg_body(m), cap, b->epoch, b->o.mesh ? b->o.mesh : "-",
+                                l->peer);
+    for (int i = 0; i < b->nout && rc == 0; i++) {
         const bridge_out *r = b->out[i];
         if (r->link == l) /* sized above; types were checked by bridge_add_route */
-            bridge_hello_add(&e, r->route, r->reliable ? MESH_POLICY_WAIT : MESH_POLICY_DROP,
-                             r->types, r->ntypes);
+            rc = bridge_hello_add(&e, r->route, r->reliable ? MESH_POLICY_WAIT : MESH_POLICY_DROP,
+                                  r->types, r->ntypes);
+    }
+    if (rc < 0) { /* a HELLO missing a route would get all its data rejected */
+        nng_msg_free(m);
+        hello_failed(b, l, rc);
+        return 0;
     }
     size_t len = bridge_hello_finish(&e);
     nng_msg_chop(m, cap - len);
@@ -66,7 +85,7 @@ static const char *route_differs(const bridge_in *r, const bridge_hello_route *h
 {
     uint32_t t[MESH_CFG_MAX_TYPES];
     int sorted = bridge_types_sorted(r->types, r->ntypes, t);
-    if (sorted < 0) { /* an id no sender can announce (0, 0xffffffff): never matches */
+    if (sorted < 0) { /* an id no sender can announce: bridge_add_route refuses them */
         snprintf(why, len, "route %s -> %s: this route's type ids cannot be announced", r->from,
                  r->to);
         return why;

@@ -669,3 +669,48 @@ Test(peer, a_corrupt_ring_makes_the_bridge_report_itself_dead, .timeout = 60)
               "a route that cannot read its ring must stop the heartbeat");
     bridge_stop(s.b, 0);
 }
+
+/* ---- route set-up ---- */
+
+/* Adds route prod -> cons in direction dir with the given type ids. */
+static int add_typed(bridge *b, test_ring *ring, enum bridge_dir dir, const int *types, int n,
+                     char *err, size_t errlen)
+{
+    bridge_route_def d = {.from = "prod",
+                          .to = "cons",
+                          .peer = "b",
+                          .dir = dir,
+                          .policy = MESH_POLICY_WAIT,
+                          .ring = dir == BRIDGE_DIR_OUT ? ring->cons : ring->prod,
+                          .url = "tcp://127.0.0.1:9",
+                          .types = types,
+                          .ntypes = n};
+    return bridge_add_route(b, &d, err, errlen);
+}
+
+Test(peer, a_route_with_a_type_id_the_hello_cannot_announce_is_refused)
+{
+    bridge_state *st;
+    bridge *b;
+    test_ring ring;
+    char err[256] = "";
+    cr_assert_eq(bridge_state_open_mem(&st), 0);
+    test_ring_open(&ring, 1 << 16, BUS_RING_POLICY_WAIT);
+    bridge_opts o;
+    bridge_opts_default(&o);
+    o.state = st;
+    o.mesh = "hosta";
+    cr_assert_eq(bridge_open(&b, &o), 0);
+    /* 0 means "any" on the wire, 0xffffffff is the ring's padding type */
+    static const int zero[] = {1, 0}, all_ones[] = {-1, 2};
+    cr_assert_eq(add_typed(b, &ring, BRIDGE_DIR_OUT, zero, 2, err, sizeof(err)), MESH_EINVAL);
+    cr_assert(strstr(err, "route prod -> cons: type id 0 is reserved") != NULL, "%s", err);
+    cr_assert_eq(add_typed(b, &ring, BRIDGE_DIR_IN, all_ones, 2, err, sizeof(err)), MESH_EINVAL);
+    cr_assert(strstr(err, "route prod -> cons: type id 4294967295 is reserved") != NULL, "%s", err);
+    cr_assert_eq(bridge_state_nslots(st), 0, "a refused route claims no state slot");
+    cr_assert_eq(add_typed(b, &ring, BRIDGE_DIR_OUT, trade, 2, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(add_typed(b, &ring, BRIDGE_DIR_IN, trade, 2, err, sizeof(err)), 0, "%s", err);
+    bridge_close(b); /* never started: safe (bridge.h) */
+    test_ring_close(&ring);
+    bridge_state_close(st);
+}
