@@ -60,14 +60,6 @@ int bridge_link_hello(bridge *b, bridge_link *l)
     return 1;
 }
 
-static bridge_in *find_in(bridge *b, uint64_t id)
-{
-    for (int i = 0; i < b->nin; i++)
-        if (b->in[i]->route == id)
-            return b->in[i];
-    return NULL;
-}
-
 /* "[1,2,5]" or "any". */
 static void types_text(char *buf, size_t len, const uint32_t *t, uint32_t n)
 {
@@ -109,19 +101,12 @@ static const char *route_differs(const bridge_in *r, const bridge_hello_route *h
     return NULL;
 }
 
-/* 1 while the connection exists (nng knows its remote address). */
-static int pipe_alive(nng_pipe p)
-{
-    nng_sockaddr sa;
-    return nng_pipe_id(p) > 0 && nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) == 0;
-}
-
 /* Binds route r to connection p of mesh `mesh`, or explains why not. */
 static const char *bind_route(bridge *b, bridge_in *r, nng_pipe p, const char *mesh,
                               const char *from, char *why, size_t len)
 {
     int same = nng_pipe_id(p) == nng_pipe_id(r->pipe);
-    if (!same && pipe_alive(r->pipe)) {
+    if (!same && bridge_pipe_alive(r->pipe)) {
         if (strcmp(mesh, r->peer_mesh) != 0) {
             char held[64];
             bridge_pipe_addr(r->pipe, held, sizeof(held));
@@ -171,7 +156,7 @@ void bridge_rx_hello(bridge *b, nng_msg *m)
     bridge_pipe_addr(p, from, sizeof(from));
     bridge_hello_route hr;
     while (bridge_hello_next(body, len, &pos, &hr)) {
-        bridge_in *r = find_in(b, hr.id);
+        bridge_in *r = bridge_find_in(b, hr.id);
         const char *no = NULL;
         if (!r) {
             snprintf(why, sizeof(why),

@@ -133,6 +133,10 @@ int bridge_link_hello(bridge *b, bridge_link *l);
 /* Receive side: a HELLO arrived on the listener (receive thread). */
 void bridge_rx_hello(bridge *b, nng_msg *m);
 
+/* Receive side: the inbound route with id `id`, or NULL (receive thread;
+ * the route list is fixed once the bridge started). */
+bridge_in *bridge_find_in(bridge *b, uint64_t id);
+
 /* Receive side: per-route restore from the state slot, ack queue sized to
  * the ring. Returns 0 or MESH_ENOMEM. */
 int bridge_in_init(bridge *b, bridge_in *r);
@@ -149,6 +153,10 @@ void bridge_ratelog_warn(bridge_ratelog *rl, const char *fmt, ...)
 
 /* "a.b.c.d:port" of a connection's peer (or "connection N"), for logs. */
 void bridge_pipe_addr(nng_pipe p, char *buf, size_t len);
+
+/* 1 while connection p exists (nng still knows its remote address); 0 for
+ * a closed or never-set pipe. Any thread. */
+int bridge_pipe_alive(nng_pipe p);
 
 /* Maps an nng error to a MESH_E* code. */
 int bridge_nng_err(int rv);

@@ -126,6 +126,12 @@ void bridge_pipe_addr(nng_pipe p, char *buf, size_t len)
     }
 }
 
+int bridge_pipe_alive(nng_pipe p)
+{
+    nng_sockaddr sa;
+    return nng_pipe_id(p) > 0 && nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) == 0;
+}
+
 static void listen_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
     char addr[96];

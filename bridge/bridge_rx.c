@@ -131,7 +131,7 @@ static void advance_head(bridge_in *r, uint32_t len)
     r->head_pos += need;
 }
 
-static bridge_in *find_route(bridge *b, uint64_t id)
+bridge_in *bridge_find_in(bridge *b, uint64_t id)
 {
     for (int i = 0; i < b->nin; i++)
         if (b->in[i]->route == id)
@@ -150,7 +150,7 @@ static void reject(bridge *b, nng_msg *m, const char *what, size_t offset)
         uint64_t id = 0;
         for (int i = 7; i >= 0; i--)
             id = id << 8 | p[16 + i];
-        r = find_route(b, id);
+        r = bridge_find_in(b, id);
     }
     bridge_atomic_inc(&b->hdr->bad_frames);
     if (r)
@@ -319,7 +319,7 @@ static void rx_frame(bridge *b, nng_msg *m)
         bridge_rx_hello(b, m);
         return;
     }
-    bridge_in *r = h.kind == BRIDGE_FRAME_DATA ? find_route(b, h.route) : NULL;
+    bridge_in *r = h.kind == BRIDGE_FRAME_DATA ? bridge_find_in(b, h.route) : NULL;
     if (!r) {
         reject(b, m,
                h.kind != BRIDGE_FRAME_DATA
@@ -401,9 +401,7 @@ static int check_acks(bridge *b, uint64_t now, int link_check)
             r->ack_ns = now;
             send_ack(b, r, r->acked, r->seq.sync, 0);
         }
-        nng_sockaddr sa;
-        if (link_check && nng_pipe_id(r->pipe) > 0 &&
-            nng_pipe_get_addr(r->pipe, NNG_OPT_REMADDR, &sa) != 0)
+        if (link_check && nng_pipe_id(r->pipe) > 0 && !bridge_pipe_alive(r->pipe))
             bridge_slot_set(r->slot, BRIDGE_C_LINK_UP, 0);
     }
     return due;
