@@ -11,8 +11,6 @@
 #include "md_bars.h"
 #include "md_feed.h"
 
-#define MD_CKPT_MS_DEFAULT 20
-
 typedef struct md_daemon {
     md_feed *feed;
     md_bars *bars;

@@ -157,10 +157,10 @@ static double arg_num(char **argv, int i)
 }
 
 /* Applies the marketdata engine's synthetic-market options to *sp the way
- * mesh-marketdata does (mesh_marketdata.c, md_apply_option: seconds -> ns by
- * v * 1e9). --speed and --bar-seconds only pace the feed and size
- * marketdata's own bars; they do not change the market. Any other option
- * fails the test, so a new option in deploy/mesh.yaml is mirrored here. */
+ * mesh-marketdata does (md_opts.c, opt_apply: seconds -> ns by llround(v *
+ * 1e9); counts and the seed are whole numbers there). --speed and --bar-seconds only pace the feed
+ * and size marketdata's own bars; they do not change the market. Any other option fails the test,
+ * so a new option in deploy/mesh.yaml is mirrored here. */
 static void apply_marketdata_args(char **argv, md_synth_params *sp)
 {
     for (int i = 1; argv[i] != NULL; i++) {
@@ -181,13 +181,13 @@ static void apply_marketdata_args(char **argv, md_synth_params *sp)
         else if (strcmp(o, "--seed") == 0)
             sp->seed = (uint64_t)v;
         else if (strcmp(o, "--episode-first") == 0)
-            sp->episode.first_ns = (uint64_t)(v * 1e9);
+            sp->episode.first_ns = (uint64_t)llround(v * 1e9);
         else if (strcmp(o, "--episode-len") == 0)
-            sp->episode.len_ns = (uint64_t)(v * 1e9);
+            sp->episode.len_ns = (uint64_t)llround(v * 1e9);
         else if (strcmp(o, "--episode-period") == 0)
-            sp->episode.period_ns = (uint64_t)(v * 1e9);
+            sp->episode.period_ns = (uint64_t)llround(v * 1e9);
         else if (strcmp(o, "--episode-stagger") == 0)
-            sp->episode_stagger_ns = (uint64_t)(v * 1e9);
+            sp->episode_stagger_ns = (uint64_t)llround(v * 1e9);
         else if (strcmp(o, "--informed") == 0)
             sp->informed_fraction = v;
         else if (strcmp(o, "--episode-move") == 0)
