@@ -25,8 +25,9 @@
 #define MD_CKPT_VERSION 1u
 
 /* Writes the snapshot into buf (cap bytes); 0 or MESH_ENOSPC with *len the
- * size needed, or a feed error. */
-static int md_snapshot(uint64_t now_ns, uint64_t flush_to, void *buf, size_t cap, size_t *len)
+ * size needed, or a feed error (*why: md_feed_error). */
+static int md_snapshot(uint64_t now_ns, uint64_t flush_to, void *buf, size_t cap, size_t *len,
+                       const char **why)
 {
     md_wr w;
     md_wr_init(&w, buf, cap);
@@ -40,8 +41,10 @@ static int md_snapshot(uint64_t now_ns, uint64_t flush_to, void *buf, size_t cap
     size_t at = md_blob_begin(&w), room, n = 0;
     unsigned char *here = md_wr_here(&w, &room);
     int rc = md_feed_save(md_state.feed, now_ns, here, room, &n);
-    if (rc < 0 && rc != MESH_ENOSPC)
+    if (rc < 0 && rc != MESH_ENOSPC) {
+        *why = md_feed_error(md_state.feed);
         return rc;
+    }
     md_blob_end(&w, at, n);
     at = md_blob_begin(&w);
     here = md_wr_here(&w, &room);
@@ -64,13 +67,14 @@ static int md_ckpt_reserve(size_t need)
     return 0;
 }
 
-static int md_save(engine *e, uint64_t now_ns, uint64_t flush_to)
+/* Saves a snapshot; on error *why may say more than the code (a feed error). */
+static int md_save(engine *e, uint64_t now_ns, uint64_t flush_to, const char **why)
 {
     size_t len = 0;
     uint64_t t0 = mesh_now_ns();
-    int rc = md_snapshot(now_ns, flush_to, md_state.ckpt, md_state.ckpt_cap, &len);
+    int rc = md_snapshot(now_ns, flush_to, md_state.ckpt, md_state.ckpt_cap, &len, why);
     if (rc == MESH_ENOSPC && (rc = md_ckpt_reserve(len)) == 0)
-        rc = md_snapshot(now_ns, flush_to, md_state.ckpt, md_state.ckpt_cap, &len);
+        rc = md_snapshot(now_ns, flush_to, md_state.ckpt, md_state.ckpt_cap, &len, why);
     if (rc == 0)
         rc = engine_state_save(e, md_state.ckpt, len);
     uint64_t dt = mesh_now_ns() - t0;
@@ -100,15 +104,16 @@ void md_checkpoint(engine *e, uint64_t now_ns, uint64_t flush_to)
                    now_ns - md_state.ckpt_last_ns >= (uint64_t)md_state.ckpt_ms * 1000000ull;
     if (!closing && !periodic && flush_to != UINT64_MAX)
         return;
-    int rc = md_save(e, now_ns, flush_to);
+    const char *why = "";
+    int rc = md_save(e, now_ns, flush_to, &why);
     if (rc == 0) {
         md_state.ckpt_last_ns = now_ns;
         md_state.ckpt_events = md_state.events;
         return;
     }
-    mesh_error("checkpoint not saved: %s: checkpoints are off for this run, and a restart will "
-               "start a new market",
-               mesh_strerror(rc));
+    mesh_error("checkpoint not saved: %s%s%s: checkpoints are off for this run, and a restart "
+               "will start a new market",
+               mesh_strerror(rc), why[0] ? ": " : "", why);
     md_state.ckpt_off = 1;
     engine_state_drop(e);
 }

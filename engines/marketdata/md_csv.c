@@ -432,14 +432,20 @@ static int md_csv_check(const md_csv *r, uint64_t offset, uint32_t *n, uint64_t 
     return 0;
 }
 
-int md_csv_save(const md_csv *r, void *buf, size_t cap, size_t *len)
+int md_csv_save(md_csv *r, void *buf, size_t cap, size_t *len)
 {
     uint64_t offset = r->buf_off + r->start;
     uint32_t n = 0;
     uint64_t hash = 0;
     int rc = md_csv_check(r, offset, &n, &hash);
-    if (rc < 0)
+    if (rc < 0) {
+        snprintf(r->err, sizeof r->err,
+                 "%s: position not saved: cannot read the %u bytes before offset %llu (after "
+                 "line %llu): %s",
+                 r->path, n, (unsigned long long)offset, (unsigned long long)r->line,
+                 rc == MESH_EINVAL ? "the file is shorter now (truncated?)" : mesh_strerror(rc));
         return rc == MESH_EINVAL ? MESH_EIO : rc;
+    }
     md_wr w;
     md_wr_init(&w, buf, cap);
     md_put_tag(&w, MD_CSV_TAG, MD_CSV_VERSION);

@@ -43,8 +43,10 @@ uint64_t md_csv_line(const md_csv *r);
  * last good timestamp, and a hash of the up to 256 bytes before the offset,
  * so a restore can tell the file changed) into buf as a flat versioned byte
  * buffer; buf may be NULL with cap 0 to measure. *len = its size. Returns 0,
- * MESH_ENOSPC, or MESH_EIO when the bytes before the offset cannot be read. */
-int md_csv_save(const md_csv *r, void *buf, size_t cap, size_t *len);
+ * MESH_ENOSPC, or MESH_EIO (or the read's error) when the bytes before the
+ * offset cannot be read: md_csv_error then names the file, the offset and
+ * why. */
+int md_csv_save(md_csv *r, void *buf, size_t cap, size_t *len);
 
 /* Moves a reader opened on the same file to a saved position: the next
  * md_csv_next returns the row the saved reader would have. Returns 0;

@@ -295,6 +295,11 @@ int md_feed_restore(md_feed *f, const void *buf, size_t len)
     return 0;
 }
 
+const char *md_feed_error(const md_feed *f)
+{
+    return f->csv ? md_csv_error(f->csv) : "";
+}
+
 void md_feed_stats_get(const md_feed *f, md_feed_stats *out)
 {
     *out = f->stats;

@@ -47,6 +47,11 @@ int md_feed_next(md_feed *f, uint64_t now_ns, md_event *ev);
  * closed against it. 0 before the first event. */
 uint64_t md_feed_time(const md_feed *f, uint64_t now_ns);
 
+/* Why the last md_feed_save (or CSV row) failed, for logs: the CSV reader's
+ * message (md_csv_error: file, offset or line, reason); "" for the
+ * synthetic market, which has no such failure. */
+const char *md_feed_error(const md_feed *f);
+
 /* Copies the counters into *out. */
 void md_feed_stats_get(const md_feed *f, md_feed_stats *out);
 

@@ -434,6 +434,58 @@ Test(md_resume, csv_restore_refuses_a_changed_file_but_accepts_an_appended_one, 
     md_csv_close(b);
 }
 
+/* A header of 24 bytes and five rows of 28 bytes each. */
+static void write_small_csv(void)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    fprintf(f, "ts_ns,symbol,price,size\n");
+    for (int i = 1; i <= 5; i++)
+        fprintf(f, "170000000000000000%d,A,1.5,2\n", i);
+    cr_assert_eq(ftell(f), 24 + 5 * 28);
+    cr_assert_eq(fclose(f), 0);
+}
+
+Test(md_resume, a_csv_position_that_cannot_be_saved_names_the_file_and_offset, .init = csv_setup,
+     .fini = csv_teardown)
+{
+    write_small_csv();
+    md_csv *r = NULL;
+    row x;
+    cr_assert_eq(md_csv_open(&r, path), 0);
+    for (int i = 0; i < 3; i++)
+        read_row(r, &x);
+    cr_assert_eq(truncate(path, 50), 0); /* the bytes before the position are gone */
+    unsigned char snap[256];
+    size_t len = 0;
+    cr_assert_eq(md_csv_save(r, snap, sizeof(snap), &len), MESH_EIO);
+    char want[300];
+    /* the next row starts after the header and three rows: 24 + 3 * 28 */
+    snprintf(want, sizeof(want),
+             "%s: position not saved: cannot read the 108 bytes before offset 108 (after line 4)",
+             path);
+    cr_assert(strstr(md_csv_error(r), want) != NULL, "'%s' lacks '%s'", md_csv_error(r), want);
+    cr_assert(strstr(md_csv_error(r), "shorter") != NULL, "%s", md_csv_error(r));
+    md_csv_close(r);
+    /* the daemon's path: the feed passes the reader's reason on */
+    write_small_csv();
+    md_feed_opts o;
+    memset(&o, 0, sizeof(o));
+    o.kind = MD_FEED_CSV;
+    o.csv_path = path;
+    md_feed *f = NULL;
+    md_event ev;
+    cr_assert_eq(md_feed_open(&f, &o), 0);
+    cr_assert_eq(md_feed_take(f, &ev), 1);
+    cr_assert_str_eq(md_feed_error(f), "");
+    cr_assert_eq(truncate(path, 10), 0);
+    cr_assert_eq(md_feed_save(f, 1, snap, sizeof(snap), &len), MESH_EIO);
+    snprintf(want, sizeof(want), "%s: position not saved", path);
+    cr_assert(strstr(md_feed_error(f), want) != NULL, "'%s' lacks '%s'", md_feed_error(f), want);
+    cr_assert(strstr(md_feed_error(f), "before offset ") != NULL, "%s", md_feed_error(f));
+    md_feed_close(f);
+}
+
 /* Opens a feed; for the synthetic one, start_ts_ns is the only difference a
  * restart makes. */
 static md_feed *feed_open(md_feed_kind kind, double speed, uint64_t start)
