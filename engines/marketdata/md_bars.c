@@ -28,6 +28,11 @@ struct md_bars {
     uint32_t n, cap;
     uint32_t *slots; /* nslots (power of two) indices into syms, or MD_BARS_EMPTY */
     uint32_t nslots;
+    /* The earliest end of an open bar (UINT64_MAX: none) and how many open
+     * bars end then; kept up to date by every open and close, so the
+     * daemon's per-tick question "does a bar close?" scans nothing. */
+    uint64_t min_end;
+    uint32_t min_count;
 };
 
 int md_bars_open(md_bars **out, uint64_t bar_ns)
@@ -39,6 +44,7 @@ int md_bars_open(md_bars **out, uint64_t bar_ns)
     if (!b)
         return MESH_ENOMEM;
     b->bar_ns = bar_ns;
+    b->min_end = UINT64_MAX;
     b->nslots = 16;
     b->slots = malloc(b->nslots * sizeof *b->slots);
     if (!b->slots) {
@@ -113,12 +119,33 @@ static md_bar_state *md_bars_lookup(md_bars *b, const char key[16])
     return st;
 }
 
-/* Closes the open bar of st: computes vwap and remembers its end. */
-static void md_bars_finish(md_bar_state *st)
+/* Recomputes min_end and min_count from the open bars. */
+static void md_bars_rescan(md_bars *b)
+{
+    b->min_end = UINT64_MAX;
+    b->min_count = 0;
+    for (uint32_t i = 0; i < b->n; i++) {
+        const md_bar_state *st = &b->syms[i];
+        if (!st->open || st->bar.end_ts_ns > b->min_end)
+            continue;
+        if (st->bar.end_ts_ns < b->min_end) {
+            b->min_end = st->bar.end_ts_ns;
+            b->min_count = 0;
+        }
+        b->min_count++;
+    }
+}
+
+/* Closes the open bar of st: computes vwap and remembers its end. With
+ * rescan, updates min_end (a rescan only when the last bar ending at
+ * min_end closed: about once per bar length); md_bars_flush does its own. */
+static void md_bars_finish(md_bars *b, md_bar_state *st, bool rescan)
 {
     st->bar.vwap = st->pv / st->bar.volume;
     st->closed = st->bar.end_ts_ns;
     st->open = false;
+    if (rescan && st->bar.end_ts_ns == b->min_end && --b->min_count == 0)
+        md_bars_rescan(b);
 }
 
 /* Starts a bar at start with trade t as its first trade. */
@@ -134,6 +161,12 @@ static void md_bars_start(md_bars *b, md_bar_state *st, uint64_t start, const md
     bar->trades = 1;
     st->pv = t->price * t->size;
     st->open = true;
+    if (bar->end_ts_ns < b->min_end) {
+        b->min_end = bar->end_ts_ns;
+        b->min_count = 0;
+    }
+    if (bar->end_ts_ns == b->min_end)
+        b->min_count++;
 }
 
 /* Adds t to the open bar of st. */
@@ -173,7 +206,7 @@ int md_bars_add(md_bars *b, const md_trade *t, md_bar *closed)
     }
     int rc = 0;
     if (st->open) {
-        md_bars_finish(st);
+        md_bars_finish(b, st, true);
         *closed = st->bar;
         rc = 1;
     }
@@ -184,24 +217,23 @@ int md_bars_add(md_bars *b, const md_trade *t, md_bar *closed)
 size_t md_bars_flush(md_bars *b, uint64_t now_ns, md_bar_fn fn, void *ctx)
 {
     size_t count = 0;
+    if (b->min_end > now_ns)
+        return 0; /* no open bar ends by now_ns */
     for (uint32_t i = 0; i < b->n; i++) {
         md_bar_state *st = &b->syms[i];
         if (!st->open || st->bar.end_ts_ns > now_ns)
             continue;
-        md_bars_finish(st);
+        md_bars_finish(b, st, false);
         fn(ctx, &st->bar);
         count++;
     }
+    md_bars_rescan(b);
     return count;
 }
 
 uint64_t md_bars_next_end(const md_bars *b)
 {
-    uint64_t end = UINT64_MAX;
-    for (uint32_t i = 0; i < b->n; i++)
-        if (b->syms[i].open && b->syms[i].bar.end_ts_ns < end)
-            end = b->syms[i].bar.end_ts_ns;
-    return end;
+    return b->min_end;
 }
 
 static void md_bars_put_state(md_wr *w, const md_bar_state *st)
@@ -308,6 +340,7 @@ int md_bars_restore(md_bars *b, const void *buf, size_t len)
         md_bars_close(t);
         return rc;
     }
+    md_bars_rescan(t);
     md_bars tmp = *b; /* swap the contents; b keeps its address */
     *b = *t;
     *t = tmp;

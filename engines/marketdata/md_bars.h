@@ -34,7 +34,8 @@ int md_bars_add(md_bars *b, const md_trade *t, md_bar *closed);
 size_t md_bars_flush(md_bars *b, uint64_t now_ns, md_bar_fn fn, void *ctx);
 
 /* End (end_ts_ns) of the earliest open bar, UINT64_MAX when none is open:
- * md_bars_flush(b, now) emits something iff this is <= now. */
+ * md_bars_flush(b, now) emits something iff this is <= now. O(1) (kept up
+ * to date as bars open and close), so it may be asked on every tick. */
 uint64_t md_bars_next_end(const md_bars *b);
 
 /* Writes a snapshot of the aggregator (bar length; per symbol, in order of

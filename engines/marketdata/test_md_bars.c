@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "md_bars.h"
@@ -150,6 +151,61 @@ Test(md_bars, many_symbols_in_order_of_appearance)
         snprintf(sym, sizeof sym, "S%d", (i * 7919) % 1000);
         expect_bar(&k.bars[i], sym, T0, 1.0 + i, 1.0 + i, 1.0 + i, 1.0 + i, 1 + i, 1.0 + i, 1,
                    T0 + (uint64_t)i);
+    }
+    md_bars_close(b);
+}
+
+/* md_bars_next_end is kept up to date as bars open and close rather than
+ * scanned: after every trade, flush and restore it must equal the earliest
+ * end among the open bars of a model kept here (a symbol's bar opens with
+ * its first trade in an interval, ending at the next multiple of the bar
+ * length; it closes on a later trade or a flush past its end). Trades of 8
+ * symbols move forward in random steps, so the earliest-ending bars close
+ * one by one, in a mix of both ways. */
+Test(md_bars, next_end_follows_every_open_and_close)
+{
+    enum { NSYM = 8, BAR = 10 };
+    md_bars *b;
+    cr_assert_eq(md_bars_open(&b, BAR), 0);
+    uint64_t end[NSYM], ts = 1000;
+    int open[NSYM] = {0};
+    uint64_t x = 88172645463325252ull; /* xorshift64 */
+    for (int step = 0; step < 20000; step++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int sym = (int)(x % NSYM);
+        if (x % 97 == 0) { /* a flush to the current time */
+            sink *k = calloc(1, sizeof(*k));
+            md_bars_flush(b, ts, collect, k);
+            for (int i = 0; i < NSYM; i++)
+                if (open[i] && end[i] <= ts)
+                    open[i] = 0;
+            free(k);
+        } else {
+            ts += (x >> 20) % 4; /* 0..3 ns on: bars of 10 ns fill in a few trades */
+            char name[8];
+            snprintf(name, sizeof(name), "S%d", sym);
+            md_trade t = tr(name, ts, 10, 1);
+            md_bar closed;
+            cr_assert_geq(md_bars_add(b, &t, &closed), 0);
+            uint64_t e = ts - ts % BAR + BAR;
+            open[sym] = 1;
+            end[sym] = e;
+        }
+        if (step % 5000 == 4999) { /* a restored copy answers the same */
+            unsigned char buf[4096];
+            size_t len = 0;
+            md_bars *c;
+            cr_assert_eq(md_bars_save(b, buf, sizeof(buf), &len), 0);
+            cr_assert_eq(md_bars_open(&c, BAR), 0);
+            cr_assert_eq(md_bars_restore(c, buf, len), 0);
+            cr_assert_eq(md_bars_next_end(c), md_bars_next_end(b));
+            md_bars_close(c);
+        }
+        uint64_t want = UINT64_MAX;
+        for (int i = 0; i < NSYM; i++)
+            if (open[i] && end[i] < want)
+                want = end[i];
+        cr_assert_eq(md_bars_next_end(b), want, "step %d", step);
     }
     md_bars_close(b);
 }
