@@ -20,15 +20,19 @@ typedef struct vpin_params {
                               * epoch (default 60 s) */
     double bucket_volume;    /* V > 0 (default 10000) */
     uint32_t window;         /* n: buckets per VPIN (default 50) */
-    uint32_t sigma_bars;     /* S: price changes in sigma (default 1000) */
-    uint32_t min_sigma_bars; /* M: price changes needed before bucketing,
+    uint32_t sigma_bars;     /* S: bar price changes dP in sigma, one per bar
+                              * after the symbol's first, dP = 0 included
+                              * (default 1000) */
+    uint32_t min_sigma_bars; /* M: dP values needed before bucketing,
                               * 2 <= M <= S (default 30) */
     uint32_t cdf_window;     /* VPIN values in the lognormal fit; 0 = all
                               * history (default 0) */
     uint32_t cdf_min;        /* VPIN values needed before a CDF (>= 2, default 10) */
     double alert_threshold;  /* alert when CDF >= this (default 0.9) */
-    uint32_t lambda_window;  /* bars (with a price change) in Kyle's lambda
-                              * regression (>= 2, default 50) */
+    uint32_t lambda_window;  /* bars in Kyle's lambda regression: every bar
+                              * after the symbol's first (which only sets the
+                              * reference price), dP = 0 included (>= 2,
+                              * default 50) */
     uint32_t max_symbols;    /* symbol table capacity (default 1024) */
 } vpin_params;
 
