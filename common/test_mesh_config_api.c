@@ -5,8 +5,9 @@
 #include "mesh_error.h"
 
 #include <criterion/criterion.h>
-#include <fcntl.h>
 #include <criterion/logging.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,6 +120,71 @@ Test(config_api, unreadable_file_gives_a_system_code)
     rc = mesh_config_load(&cfg, dir, NULL, errbuf, sizeof(errbuf)); /* a directory */
     cr_assert_eq(rc, MESH_EINVAL);
     cr_assert(strstr(errbuf, "not a regular file"), "%s", errbuf);
+}
+
+Test(config_api, read_text_gives_the_bytes_and_the_resolved_directory)
+{
+    static const char text[] = HEAD "engines:\n" ENGINE_A;
+    write_file("sub/mesh.yaml", text, 0644);
+    char link[160], want_dir[PATH_MAX], got_dir[PATH_MAX], *got = NULL;
+    snprintf(link, sizeof(link), "%s/link.yaml", dir);
+    cr_assert_eq(symlink("sub/mesh.yaml", link), 0);
+    cr_assert_not_null(realpath(dir, want_dir));
+    strcat(want_dir, "/sub");
+    size_t len = 0;
+    int rc = mesh_config_read_text(link, &got, &len, got_dir, errbuf, sizeof(errbuf));
+    cr_assert_eq(rc, 0, "%s", errbuf);
+    cr_assert_eq(len, strlen(text));
+    cr_assert_str_eq(got, text);
+    cr_assert_str_eq(got_dir, want_dir, "the directory of the file the link names");
+    free(got);
+}
+
+Test(config_api, read_text_refuses_a_file_whose_size_is_not_what_fstat_said)
+{
+    /* procfs files say size 0 and then give bytes: as a file that grew
+     * between fstat and read. Reading one byte past the stat size used to
+     * write the NUL past the buffer (ASan: heap-buffer-overflow). */
+    char *got = (char *)errbuf, d[PATH_MAX];
+    size_t len = 7;
+    int rc = mesh_config_read_text("/proc/self/status", &got, &len, d, errbuf, sizeof(errbuf));
+    cr_assert_eq(rc, MESH_EIO, "%s", errbuf);
+    cr_assert_null(got);
+    cr_assert(strstr(errbuf, "/proc/self/status:0:0: cannot read the config file whole"), "%s",
+              errbuf);
+    mesh_config *cfg = NULL;
+    cr_assert_eq(mesh_config_load(&cfg, "/proc/self/status", NULL, errbuf, sizeof(errbuf)),
+                 MESH_EIO);
+    cr_assert_null(cfg);
+}
+
+Test(config_api, read_text_refuses_long_paths_and_files_over_4_mib)
+{
+    char *got = NULL, d[PATH_MAX], p[700];
+    size_t len;
+    /* mesh_config.path holds 511 characters: 512 would be cut. */
+    memset(p, 'x', 512);
+    p[0] = '/';
+    p[512] = '\0';
+    int rc = mesh_config_read_text(p, &got, &len, d, errbuf, sizeof(errbuf));
+    cr_assert_eq(rc, MESH_ENAMETOOLONG, "%s", errbuf);
+    cr_assert(strstr(errbuf, "cannot open the config file"), "%s", errbuf);
+    mesh_config *cfg = NULL;
+    rc = mesh_config_parse(&cfg, "mesh: {name: t}\n", 16, p, "/", NULL, errbuf, sizeof(errbuf));
+    cr_assert_eq(rc, MESH_ENAMETOOLONG, "a name mesh_config.path would cut: %s", errbuf);
+    /* 4 MiB + 1 byte (sparse). */
+    write_file("big.yaml", "", 0644);
+    snprintf(p, sizeof(p), "%s/big.yaml", dir);
+    cr_assert_eq(truncate(p, 4 * 1024 * 1024 + 1), 0);
+    rc = mesh_config_read_text(p, &got, &len, d, errbuf, sizeof(errbuf));
+    cr_assert_eq(rc, MESH_EINVAL, "%s", errbuf);
+    cr_assert(strstr(errbuf, "larger than 4 MiB"), "%s", errbuf);
+    cr_assert_null(got);
+    cr_assert_eq(truncate(p, 4 * 1024 * 1024), 0); /* exactly the limit: read */
+    rc = mesh_config_read_text(p, &got, &len, d, errbuf, sizeof(errbuf));
+    cr_assert_eq(rc, 0, "%s", errbuf);
+    cr_assert_eq(len, 4 * 1024 * 1024);
+    free(got);
 }
 
 Test(config_api, small_or_absent_error_buffer)
