@@ -17,8 +17,9 @@
 #define MESH_CFG_MAX_RESTARTS 255
 
 /* The largest config file mesh_config_read_text reads (meshd, and
- * mesh_config_load): far above any mesh config (64 engines).
- * MESH_CONFIG_MAX_TEXT says it in messages. */
+ * mesh_config_load), so the largest snapshot meshd passes to an engine
+ * (MESH_CONFIG_FD; mesh_config_load_given refuses a larger one): far above
+ * any mesh config (64 engines). MESH_CONFIG_MAX_TEXT says it in messages. */
 #define MESH_CONFIG_MAX_BYTES (4u << 20)
 #define MESH_CONFIG_MAX_TEXT  "4 MiB"
 
@@ -138,9 +139,13 @@ int mesh_config_parse(mesh_config **out, const char *text, size_t len, const cha
 
 /* Loads the config meshd gave a process it started: when snapshot_fd (the
  * MESH_CONFIG_FD environment value) is set, the sealed copy behind that fd,
- * parsed as if it were `path` (for messages and relative paths), and the fd
- * is closed; else the file `path`. Returns and fills as mesh_config_load;
- * MESH_EBADF when snapshot_fd is not an open regular file. */
+ * parsed as if it were `path` (for messages and relative paths); once read,
+ * the fd is closed and MESH_CONFIG_FD is unset (so the caller's children do
+ * not inherit either). Else the file `path`. Returns and fills as
+ * mesh_config_load; MESH_EBADF (fd left alone) when snapshot_fd is not an
+ * open memfd sealed against write, grow and shrink as meshd seals it,
+ * MESH_EINVAL when it holds more than MESH_CONFIG_MAX_BYTES. Changes the
+ * environment: call before starting threads. */
 int mesh_config_load_given(mesh_config **out, const char *path, const char *snapshot_fd,
                            const mesh_config_opts *opts, char *err, unsigned errlen);
 
