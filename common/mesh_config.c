@@ -277,12 +277,17 @@ static void parse_cpu(mcfg_ctx *c, mesh_engine_cfg *e, yaml_node_t *node, const 
     int check = !(c->opts && c->opts->no_binary_check);
     if (mesh_cpu_allowed_list(allowed, sizeof(allowed)) < 0)
         snprintf(allowed, sizeof(allowed), "unknown");
+    /* 1 in the mask (or not checked), 0 not in it, < 0 the mask is unreadable */
+    int in_mask = check && cpu >= 0 && cpu < MCFG_MAX_CPU ? mesh_cpu_allowed((int)cpu) : 1;
     if (cpu < 0)
         mcfg_err(c, node,
                  "%s: cpu %lld is negative; this process may run on CPUs %s (omit 'cpu' to "
                  "leave the engine unpinned)",
                  who, cpu, allowed);
-    else if (cpu >= MCFG_MAX_CPU || (check && mesh_cpu_allowed((int)cpu) != 1))
+    else if (in_mask < 0)
+        mcfg_err(c, node, "%s: cpu %lld: cannot read the affinity mask: %s", who, cpu,
+                 mesh_strerror(in_mask));
+    else if (cpu >= MCFG_MAX_CPU || in_mask != 1)
         mcfg_err(c, node,
                  "%s: cpu %lld is not available: this process may run on CPUs %s only "
                  "(its affinity mask; %d online)",
