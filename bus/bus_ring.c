@@ -244,7 +244,10 @@ int bus_ring_skip(bus_ring *r, uint64_t n)
 {
     if (r->pstate != RING_P_IDLE)
         return MESH_ESTATE;
-    if (n > UINT64_MAX / 2 - r->next_seq)
+    /* next_seq first: past 2^63 - 1 (commits after a skip to the limit can
+     * get there; attach refuses it) the subtraction would wrap and let any
+     * n through. */
+    if (r->next_seq > UINT64_MAX / 2 || n > UINT64_MAX / 2 - r->next_seq)
         return MESH_EINVAL;
     if (n == 0)
         return 0;

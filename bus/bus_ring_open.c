@@ -89,8 +89,8 @@ static int ring_validate(const void *mem, size_t len, const char *name)
         why = "head or tail position not 8-aligned";
     else if (tail > head || head - tail > s->capacity)
         why = "positions inconsistent (need tail <= head <= tail + capacity)";
-    else if (bus_load_64(&s->next_seq) == 0)
-        why = "next_seq is 0";
+    else if (bus_load_64(&s->next_seq) == 0 || bus_load_64(&s->next_seq) > UINT64_MAX / 2)
+        why = "next_seq is 0 or at least 2^63 (skips stop before 2^63)";
     if (why != NULL) {
         mesh_warn("bus_ring %s: corrupt header: %s (capacity %llu, max_record %u, head %llu, "
                   "tail %llu, segment %zu bytes)",

@@ -126,6 +126,40 @@ Test(attach, inconsistent_positions_are_refused)
     cr_assert_eq(attach(BUS_RING_CONSUMER), 0);
 }
 
+Test(attach, next_seq_zero_or_from_2_63_is_refused)
+{
+    void *s = bus_shm_base(raw);
+    const uint64_t bad[] = {0, 1ull << 63, (1ull << 63) + 5, UINT64_MAX};
+    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        put64(s, OFF_NEXT_SEQ, bad[k]);
+        cr_assert_eq(attach(BUS_RING_PRODUCER), MESH_ECORRUPT, "next_seq %lu", bad[k]);
+        cr_assert_eq(attach(BUS_RING_CONSUMER), MESH_ECORRUPT, "next_seq %lu", bad[k]);
+    }
+    put64(s, OFF_NEXT_SEQ, (1ull << 63) - 1); /* the last number a skip may leave */
+    cr_assert_eq(attach(BUS_RING_PRODUCER), 0);
+}
+
+Test(attach, skip_never_wraps_the_sequence_near_2_63)
+{
+    void *s = bus_shm_base(raw);
+    bus_ring *p;
+    put64(s, OFF_NEXT_SEQ, (1ull << 63) - 2);
+    cr_assert_eq(bus_ring_open(&p, name, BUS_RING_PRODUCER), 0);
+    cr_assert_eq(bus_ring_skip(p, 2), MESH_EINVAL, "would make next_seq 2^63");
+    cr_assert_eq(bus_ring_skip(p, 1), 0, "next_seq 2^63 - 1");
+    cr_assert_eq(bus_ring_skip(p, 1), MESH_EINVAL);
+    cr_assert_eq(bus_ring_push(p, 5, "x", 1), 0, "seq 2^63 - 1; next_seq 2^63");
+    /* With next_seq past 2^63 - 1, (2^63 - 1) - next_seq wrapped to 2^64 - 1
+     * and let this skip wrap next_seq around to 5. */
+    cr_assert_eq(bus_ring_skip(p, (1ull << 63) + 5), MESH_EINVAL);
+    cr_assert_eq(bus_ring_skip(p, 1), MESH_EINVAL);
+    bus_ring_stats st;
+    bus_ring_stats_get(p, &st);
+    cr_assert_eq(st.next_seq, 1ull << 63, "refused skips change nothing");
+    cr_assert_eq(st.drops, 1);
+    bus_ring_close(p);
+}
+
 /* Producer pushes records; the test damages one; the consumer must refuse it
  * and keep refusing (its cursor does not move). */
 static bus_ring *push_three(void)
