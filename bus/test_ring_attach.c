@@ -443,6 +443,8 @@ Test(attach, impossible_intent_record_is_refused_to_producers_only)
         {{OFF_INTENT_DROPS, 2}, {OFF_UNDO_SEQ, 4}, {OFF_NEXT_SEQ, 5}}, /* 2 drops, 1 number */
         {{OFF_INTENT_DROPS, 1}, {OFF_INTENT_HEAD, 208}, {0, 0}},       /* both open */
         {{OFF_INTENT_HEAD, 208}, {OFF_UNDO_SEQ, 4}, {OFF_UNDO_BYTES, 61}}, /* > bytes 60 */
+        /* 3960 past head 144 but 4104 past tail 0: more than the 4096 free */
+        {{OFF_INTENT_HEAD, 4104}, {OFF_UNDO_SEQ, 4}, {0, 0}},
     };
     for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
         three_published(BUS_RING_POLICY_WAIT);
@@ -453,4 +455,20 @@ Test(attach, impossible_intent_record_is_refused_to_producers_only)
         cr_assert_eq(attach(BUS_RING_CONSUMER), 0, "case %zu: the consumer may drain", k);
         cr_assert_eq(attach(BUS_RING_OBSERVER), 0, "case %zu", k);
     }
+}
+
+Test(attach, intent_head_up_to_capacity_past_tail_is_rolled_back)
+{
+    /* Head 144, tail 0: a producer (publishing in batches) may have claimed
+     * up to tail + capacity = 4096 before it died; nothing of it is visible. */
+    void *s = bus_shm_base(raw);
+    three_published(BUS_RING_POLICY_WAIT);
+    const struct field left[] = {
+        {OFF_UNDO_SEQ, 4},  {OFF_UNDO_BYTES, 60}, {OFF_INTENT_HEAD, 4096},
+        {OFF_NEXT_SEQ, 60}, {OFF_BYTES, 3000},
+    };
+    for (size_t i = 0; i < sizeof(left) / sizeof(left[0]); i++)
+        put64(s, left[i].off, left[i].v);
+    cr_assert_eq(attach(BUS_RING_PRODUCER), 0);
+    expect_stats(4, 3, 60, 0, 144, "rolled back");
 }
