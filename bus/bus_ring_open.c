@@ -351,11 +351,12 @@ static uint64_t ring_write_guard(const bus_ring *r)
 static int ring_intact(const bus_ring *r, uint64_t pos, uint64_t *tail)
 {
     /* Load fence: the caller's loads of the record stay before the re-check
-     * loads below (seqlock read side). Pairs with the full fence after the
-     * publish_batch store in bus_ring_set_publish_batch: a copy that saw
-     * bytes written under a new batch sees that batch in ring_write_guard.
-     * For head, the write side is the producer's store order (x86 TSO): it
-     * stores head (ring_publish) before it writes records that far ahead. */
+     * loads below (seqlock read side). Pairs with the store fence after the
+     * head store in ring_publish: a copy that saw bytes the producer wrote
+     * after a head store sees that head (or a later one) below. And with
+     * the full fence after the publish_batch store in
+     * bus_ring_set_publish_batch: a copy that saw bytes written under a new
+     * batch sees that batch in ring_write_guard. */
     bus_fence_load();
     /* Acquire: pairs with the release store of tail in bus_ring_release. */
     *tail = bus_load_acq_64(&r->shm->tail);
