@@ -220,3 +220,44 @@ Test(sup_output, two_sinks_on_one_pipe_keep_the_order)
     close(p[1]);
     close(p2);
 }
+
+/* A reader that stops taking data in the middle of a line, until meshd
+ * closes: the summary of what is lost starts on a line of its own.
+ * Deterministic with Linux pipe accounting: a pipe of two 4 KiB pages;
+ * lines of 4101 bytes ("[e] " + 4096 + "\n") are above PIPE_BUF, so they
+ * may be written in part. The first fills page 1 and 5 bytes of page 2; the
+ * second adds 5 bytes to page 2 and stops (no free page): half a line. Its
+ * remaining 4096 bytes (an all-or-nothing write) never fit; the summary,
+ * ~70 bytes, fits in page 2. */
+Test(sup_output, summary_at_close_starts_a_new_line_after_half_a_line, .timeout = 20)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int p[2];
+    shared_pipe(p);
+    cr_assert_eq(fcntl(p[1], F_SETPIPE_SZ, 8192), 8192);
+    static sup_sink sk;
+    cr_assert_eq(sup_sink_open(&sk, &loop, p[1], "pipe", NULL), 0);
+    static char line[SUP_LINE_MAX];
+    memset(line, 'x', sizeof(line));
+    cr_assert_eq(sup_sink_line(&sk, "e", line, sizeof(line)), 0);
+    cr_assert_eq(sk.len, 0u, "the first line went out whole");
+    cr_assert_eq(sup_sink_line(&sk, "e", line, sizeof(line)), 0);
+    cr_assert(sk.len > 0 && sk.len < 4101, "half of the second line went out (%zu pending)",
+              sk.len);
+    sup_sink_close(&sk, 50); /* nobody reads: times out with the rest pending */
+    static char got[3 * 4101];
+    size_t used = 0;
+    read_some(p[0], got, sizeof(got), &used);
+    const char *warn = strstr(got, "warn meshd:");
+    cr_assert_not_null(warn, "the summary was written");
+    cr_assert_eq(warn[-1], '\n', "the summary starts a line: '%.20s'", warn - 10);
+    cr_assert_str_eq(warn, "warn meshd: 1 lines of engine output dropped (pipe not keeping up)\n");
+    size_t half = (size_t)(warn - 1 - got) - 4101; /* bytes of the second line received */
+    cr_assert(half > 0 && half < 4101, "%zu", half);
+    cr_assert(!memcmp(got + 4101, "[e] ", half < 4 ? half : 4));
+    uv_run(&loop, UV_RUN_NOWAIT);
+    cr_assert_eq(uv_loop_close(&loop), 0);
+    close(p[0]);
+    close(p[1]);
+}
