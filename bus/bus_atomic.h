@@ -58,6 +58,10 @@ static inline void bus_fence_load(void)
 {
     ck_pr_barrier(); /* x86 keeps loads in order; the compiler must too */
 }
+static inline void bus_fence_store(void)
+{
+    ck_pr_barrier(); /* x86 keeps stores in order; the compiler must too */
+}
 
 #else
 
@@ -99,6 +103,13 @@ static inline void bus_fence_full(void)
 static inline void bus_fence_load(void)
 {
     ck_pr_fence_load();
+}
+/* Store-store fence: earlier stores are visible before later stores (a
+ * compiler barrier on x86, whose TSO keeps stores in order; a barrier
+ * instruction where the hardware may reorder them). */
+static inline void bus_fence_store(void)
+{
+    ck_pr_fence_store();
 }
 /* Atomic increment (lock-prefixed: several producers may ring one doorbell). */
 static inline void bus_inc_32(uint32_t *p)

@@ -1,9 +1,19 @@
 /* Engine control blocks in shared memory: layout, create/attach with
- * validation, single-writer field updates and a reader's snapshot. Every
- * field has one writer and is stored and loaded whole with relaxed ck_pr
- * atomics: readers see each value intact, with no ordering between fields
- * (nothing is published through them), so no release/acquire pairs here; the
- * doorbell's ordering is bus_wait.c's. */
+ * validation, field updates and a reader's snapshot. Fields are stored and
+ * loaded whole with relaxed ck_pr atomics: readers see each value intact,
+ * with no ordering between fields (nothing is published through them), so
+ * no release/acquire pairs here. Most fields have one writer (generation:
+ * meshd; heartbeat, counters, last_seq, latency: the engine). Some have
+ * several, and relaxed access is still enough:
+ * - pid, ready, state: meshd clears pid and ready before it spawns a run
+ *   and sets state FAILED after the engine's last run exited; the engine
+ *   writes them while it runs. The writers take turns, separated by the
+ *   spawn or the exit, never racing; each store is whole.
+ * - the doorbell: seq is bumped by every producer of the engine with a
+ *   locked increment (bus_inc_32: an atomic RMW, no bump is lost);
+ *   sleeping, sleeps, wakes and timeouts are the engine's (bus_doorbell_reset
+ *   at attach, before its first wait). Its ordering against the rings is
+ *   bus_wait.c's (fences named there). */
 #include "bus_ctl.h"
 #include "bus_atomic.h"
 #include "bus_shm.h"

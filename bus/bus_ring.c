@@ -115,6 +115,13 @@ static void ring_publish(bus_ring *r)
      * acquire loads of head in ring_reload_head (consumer), bus_ring_observe
      * and ring_intact (observer) and bus_ring_stats_get (tools). */
     bus_store_rel_64(&s->head, r->head);
+    /* Store fence (seqlock writer side): this head is visible before any
+     * record byte this producer writes next, which may overwrite records up
+     * to head + ring_write_guard - capacity that an observer is copying.
+     * Pairs with the load fence in ring_intact: an observer whose copy read
+     * such a byte then loads this head (or a later one) and drops the copy.
+     * Free on x86 (a compiler barrier: TSO keeps stores in order). */
+    bus_fence_store();
     r->published = r->head;
     if (r->db != NULL && bus_doorbell_notify(r->db))
         bus_add_64(&s->wakeups, 1);
@@ -244,7 +251,10 @@ int bus_ring_skip(bus_ring *r, uint64_t n)
 {
     if (r->pstate != RING_P_IDLE)
         return MESH_ESTATE;
-    if (n > UINT64_MAX / 2 - r->next_seq)
+    /* next_seq first: past 2^63 - 1 (commits after a skip to the limit can
+     * get there; attach refuses it) the subtraction would wrap and let any
+     * n through. */
+    if (r->next_seq > UINT64_MAX / 2 || n > UINT64_MAX / 2 - r->next_seq)
         return MESH_EINVAL;
     if (n == 0)
         return 0;

@@ -178,7 +178,7 @@ int bus_ring_claim_wait(bus_ring *r, size_t len, void **ptr, uint64_t timeout_ns
  * does for one message, so the consumer sees a gap of n before the next
  * record. For relays (the nng bridge) whose upstream lost records. Returns
  * 0, MESH_ESTATE (not an idle producer) or MESH_EINVAL (n would take the
- * sequence past 2^63). */
+ * next sequence number past 2^63 - 1, or it is past already). */
 int bus_ring_skip(bus_ring *r, uint64_t n);
 
 /* Producer: copies one record in (claim + memcpy + commit, flags 0). Returns

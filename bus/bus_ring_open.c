@@ -89,8 +89,8 @@ static int ring_validate(const void *mem, size_t len, const char *name)
         why = "head or tail position not 8-aligned";
     else if (tail > head || head - tail > s->capacity)
         why = "positions inconsistent (need tail <= head <= tail + capacity)";
-    else if (bus_load_64(&s->next_seq) == 0)
-        why = "next_seq is 0";
+    else if (bus_load_64(&s->next_seq) == 0 || bus_load_64(&s->next_seq) > UINT64_MAX / 2)
+        why = "next_seq is 0 or at least 2^63 (skips stop before 2^63)";
     if (why != NULL) {
         mesh_warn("bus_ring %s: corrupt header: %s (capacity %llu, max_record %u, head %llu, "
                   "tail %llu, segment %zu bytes)",
@@ -117,14 +117,20 @@ static int ring_recover(struct ring_shm *s, const char *name)
     uint64_t head = bus_load_64(&s->head), drops = bus_load_64(&s->drops);
     if (ih == head && id == drops)
         return 0;
+    /* The open publish claimed space up to intent_head, so it is at most
+     * capacity past tail (a claim never overwrites unreleased records).
+     * Relaxed: a consumer may still move tail towards head (no producer
+     * runs); a later tail only makes ih - tail smaller, and one past ih
+     * (damaged) wraps the difference and is refused. */
+    uint64_t tail = bus_load_64(&s->tail);
     uint64_t seq = bus_load_64(&s->next_seq), useq = bus_load_64(&s->undo_seq);
     uint64_t bytes = bus_load_64(&s->bytes), ubytes = bus_load_64(&s->undo_bytes);
     int publish = ih != head;
     const char *why = NULL;
     if (publish && id != drops)
         why = "both a publish and a drop are open";
-    else if (publish && (ih < head || ih - head > s->capacity || (ih & (BUS_RING_ALIGN - 1)) != 0))
-        why = "intent_head is not an 8-aligned position at most capacity ahead of head";
+    else if (publish && (ih < head || ih - tail > s->capacity || (ih & (BUS_RING_ALIGN - 1)) != 0))
+        why = "intent_head is not an 8-aligned position from head to tail + capacity";
     else if (!publish && (id <= drops || (seq != useq && seq - useq != id - drops)))
         why = "intent_drops does not match the sequence numbers the drop consumes";
     else if (useq == 0 || useq > seq)
@@ -132,11 +138,11 @@ static int ring_recover(struct ring_shm *s, const char *name)
     else if (ubytes > bytes)
         why = "undo_bytes is ahead of bytes";
     if (why != NULL) {
-        mesh_warn("bus_ring %s: corrupt intent record: %s (head %llu, intent_head %llu, drops "
-                  "%llu, intent_drops %llu, next_seq %llu, undo_seq %llu)",
-                  name, why, (unsigned long long)head, (unsigned long long)ih,
-                  (unsigned long long)drops, (unsigned long long)id, (unsigned long long)seq,
-                  (unsigned long long)useq);
+        mesh_warn("bus_ring %s: corrupt intent record: %s (tail %llu, head %llu, intent_head "
+                  "%llu, drops %llu, intent_drops %llu, next_seq %llu, undo_seq %llu)",
+                  name, why, (unsigned long long)tail, (unsigned long long)head,
+                  (unsigned long long)ih, (unsigned long long)drops, (unsigned long long)id,
+                  (unsigned long long)seq, (unsigned long long)useq);
         return MESH_ECORRUPT;
     }
     mesh_warn("bus_ring %s: the previous producer died inside a %s; nothing of it became "
@@ -345,11 +351,12 @@ static uint64_t ring_write_guard(const bus_ring *r)
 static int ring_intact(const bus_ring *r, uint64_t pos, uint64_t *tail)
 {
     /* Load fence: the caller's loads of the record stay before the re-check
-     * loads below (seqlock read side). Pairs with the full fence after the
-     * publish_batch store in bus_ring_set_publish_batch: a copy that saw
-     * bytes written under a new batch sees that batch in ring_write_guard.
-     * For head, the write side is the producer's store order (x86 TSO): it
-     * stores head (ring_publish) before it writes records that far ahead. */
+     * loads below (seqlock read side). Pairs with the store fence after the
+     * head store in ring_publish: a copy that saw bytes the producer wrote
+     * after a head store sees that head (or a later one) below. And with
+     * the full fence after the publish_batch store in
+     * bus_ring_set_publish_batch: a copy that saw bytes written under a new
+     * batch sees that batch in ring_write_guard. */
     bus_fence_load();
     /* Acquire: pairs with the release store of tail in bus_ring_release. */
     *tail = bus_load_acq_64(&r->shm->tail);

@@ -126,6 +126,40 @@ Test(attach, inconsistent_positions_are_refused)
     cr_assert_eq(attach(BUS_RING_CONSUMER), 0);
 }
 
+Test(attach, next_seq_zero_or_from_2_63_is_refused)
+{
+    void *s = bus_shm_base(raw);
+    const uint64_t bad[] = {0, 1ull << 63, (1ull << 63) + 5, UINT64_MAX};
+    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        put64(s, OFF_NEXT_SEQ, bad[k]);
+        cr_assert_eq(attach(BUS_RING_PRODUCER), MESH_ECORRUPT, "next_seq %lu", bad[k]);
+        cr_assert_eq(attach(BUS_RING_CONSUMER), MESH_ECORRUPT, "next_seq %lu", bad[k]);
+    }
+    put64(s, OFF_NEXT_SEQ, (1ull << 63) - 1); /* the last number a skip may leave */
+    cr_assert_eq(attach(BUS_RING_PRODUCER), 0);
+}
+
+Test(attach, skip_never_wraps_the_sequence_near_2_63)
+{
+    void *s = bus_shm_base(raw);
+    bus_ring *p;
+    put64(s, OFF_NEXT_SEQ, (1ull << 63) - 2);
+    cr_assert_eq(bus_ring_open(&p, name, BUS_RING_PRODUCER), 0);
+    cr_assert_eq(bus_ring_skip(p, 2), MESH_EINVAL, "would make next_seq 2^63");
+    cr_assert_eq(bus_ring_skip(p, 1), 0, "next_seq 2^63 - 1");
+    cr_assert_eq(bus_ring_skip(p, 1), MESH_EINVAL);
+    cr_assert_eq(bus_ring_push(p, 5, "x", 1), 0, "seq 2^63 - 1; next_seq 2^63");
+    /* With next_seq past 2^63 - 1, (2^63 - 1) - next_seq wrapped to 2^64 - 1
+     * and let this skip wrap next_seq around to 5. */
+    cr_assert_eq(bus_ring_skip(p, (1ull << 63) + 5), MESH_EINVAL);
+    cr_assert_eq(bus_ring_skip(p, 1), MESH_EINVAL);
+    bus_ring_stats st;
+    bus_ring_stats_get(p, &st);
+    cr_assert_eq(st.next_seq, 1ull << 63, "refused skips change nothing");
+    cr_assert_eq(st.drops, 1);
+    bus_ring_close(p);
+}
+
 /* Producer pushes records; the test damages one; the consumer must refuse it
  * and keep refusing (its cursor does not move). */
 static bus_ring *push_three(void)
@@ -409,6 +443,8 @@ Test(attach, impossible_intent_record_is_refused_to_producers_only)
         {{OFF_INTENT_DROPS, 2}, {OFF_UNDO_SEQ, 4}, {OFF_NEXT_SEQ, 5}}, /* 2 drops, 1 number */
         {{OFF_INTENT_DROPS, 1}, {OFF_INTENT_HEAD, 208}, {0, 0}},       /* both open */
         {{OFF_INTENT_HEAD, 208}, {OFF_UNDO_SEQ, 4}, {OFF_UNDO_BYTES, 61}}, /* > bytes 60 */
+        /* 3960 past head 144 but 4104 past tail 0: more than the 4096 free */
+        {{OFF_INTENT_HEAD, 4104}, {OFF_UNDO_SEQ, 4}, {0, 0}},
     };
     for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
         three_published(BUS_RING_POLICY_WAIT);
@@ -419,4 +455,20 @@ Test(attach, impossible_intent_record_is_refused_to_producers_only)
         cr_assert_eq(attach(BUS_RING_CONSUMER), 0, "case %zu: the consumer may drain", k);
         cr_assert_eq(attach(BUS_RING_OBSERVER), 0, "case %zu", k);
     }
+}
+
+Test(attach, intent_head_up_to_capacity_past_tail_is_rolled_back)
+{
+    /* Head 144, tail 0: a producer (publishing in batches) may have claimed
+     * up to tail + capacity = 4096 before it died; nothing of it is visible. */
+    void *s = bus_shm_base(raw);
+    three_published(BUS_RING_POLICY_WAIT);
+    const struct field left[] = {
+        {OFF_UNDO_SEQ, 4},  {OFF_UNDO_BYTES, 60}, {OFF_INTENT_HEAD, 4096},
+        {OFF_NEXT_SEQ, 60}, {OFF_BYTES, 3000},
+    };
+    for (size_t i = 0; i < sizeof(left) / sizeof(left[0]); i++)
+        put64(s, left[i].off, left[i].v);
+    cr_assert_eq(attach(BUS_RING_PRODUCER), 0);
+    expect_stats(4, 3, 60, 0, 144, "rolled back");
 }

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define MS_DAY          86400000u /* upper bound of every *_ms setting */
@@ -278,12 +277,17 @@ static void parse_cpu(mcfg_ctx *c, mesh_engine_cfg *e, yaml_node_t *node, const 
     int check = !(c->opts && c->opts->no_binary_check);
     if (mesh_cpu_allowed_list(allowed, sizeof(allowed)) < 0)
         snprintf(allowed, sizeof(allowed), "unknown");
+    /* 1 in the mask (or not checked), 0 not in it, < 0 the mask is unreadable */
+    int in_mask = check && cpu >= 0 && cpu < MCFG_MAX_CPU ? mesh_cpu_allowed((int)cpu) : 1;
     if (cpu < 0)
         mcfg_err(c, node,
                  "%s: cpu %lld is negative; this process may run on CPUs %s (omit 'cpu' to "
                  "leave the engine unpinned)",
                  who, cpu, allowed);
-    else if (cpu >= MCFG_MAX_CPU || (check && mesh_cpu_allowed((int)cpu) != 1))
+    else if (in_mask < 0)
+        mcfg_err(c, node, "%s: cpu %lld: cannot read the affinity mask: %s", who, cpu,
+                 mesh_strerror(in_mask));
+    else if (cpu >= MCFG_MAX_CPU || in_mask != 1)
         mcfg_err(c, node,
                  "%s: cpu %lld is not available: this process may run on CPUs %s only "
                  "(its affinity mask; %d online)",
@@ -623,8 +627,9 @@ static void load_document(mcfg_ctx *c, yaml_parser_t *parser)
     yaml_document_delete(&doc);
 }
 
-/* Shared by load and parse: runs the loader over `in` (a file) or text. */
-static int load_common(mesh_config **out, FILE *in, const char *text, size_t len, const char *name,
+/* Runs the loader over `len` bytes of text; messages name `name`, relative
+ * paths start from the absolute directory `dir`. */
+static int load_common(mesh_config **out, const char *text, size_t len, const char *name,
                        const char *dir, const mesh_config_opts *opts, char *err, unsigned errlen)
 {
     int rc = MESH_ENOMEM;
@@ -644,10 +649,7 @@ static int load_common(mesh_config **out, FILE *in, const char *text, size_t len
     cfg->stop_timeout_ms = 5000;
     if (!yaml_parser_initialize(&parser))
         goto out_free;
-    if (in)
-        yaml_parser_set_input_file(&parser, in);
-    else
-        yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     load_document(c, &parser);
     yaml_parser_delete(&parser);
     rc = c->nomem ? MESH_ENOMEM : c->nerr ? MESH_ECONFIG : 0;
@@ -666,47 +668,6 @@ out_free:
     return rc;
 }
 
-static void err_simple(char *err, unsigned errlen, const char *path, int rc, const char *what)
-{
-    if (err && errlen)
-        snprintf(err, errlen, "%s:0:0: %s: %s\n", path, what, mesh_strerror(rc));
-}
-
-int mesh_config_load(mesh_config **out, const char *path, const mesh_config_opts *opts, char *err,
-                     unsigned errlen)
-{
-    *out = NULL;
-    if (err && errlen)
-        err[0] = '\0';
-    if (strlen(path) >= sizeof(((mesh_config *)0)->path)) {
-        err_simple(err, errlen, path, MESH_ENAMETOOLONG, "cannot open the config file");
-        return MESH_ENAMETOOLONG;
-    }
-    char real[PATH_MAX];
-    FILE *f = fopen(path, "rb");
-    if (!f || !realpath(path, real)) {
-        int rc = mesh_err_from_errno(errno);
-        err_simple(err, errlen, path, rc, "cannot open the config file");
-        if (f)
-            fclose(f);
-        return rc;
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
-        err_simple(err, errlen, path, MESH_EINVAL, "not a regular file");
-        fclose(f);
-        return MESH_EINVAL;
-    }
-    char *slash = strrchr(real, '/');
-    if (slash == real)
-        slash[1] = '\0';
-    else if (slash)
-        *slash = '\0';
-    int rc = load_common(out, f, NULL, 0, path, real, opts, err, errlen);
-    fclose(f);
-    return rc;
-}
-
 int mesh_config_parse(mesh_config **out, const char *text, size_t len, const char *name,
                       const char *base_dir, const mesh_config_opts *opts, char *err,
                       unsigned errlen)
@@ -715,6 +676,14 @@ int mesh_config_parse(mesh_config **out, const char *text, size_t len, const cha
     *out = NULL;
     if (err && errlen)
         err[0] = '\0';
+    if (!name)
+        name = "<config>";
+    if (strlen(name) >= sizeof((*out)->path)) { /* mesh_config.path would cut it */
+        if (err && errlen)
+            snprintf(err, errlen, "%s:0:0: the config's name is longer than %zu bytes: %s\n", name,
+                     sizeof((*out)->path) - 1, mesh_strerror(MESH_ENAMETOOLONG));
+        return MESH_ENAMETOOLONG;
+    }
     if (!base_dir || base_dir[0] != '/') { /* paths handed out must be absolute */
         if (!getcwd(cwd, sizeof(cwd)))
             return mesh_err_from_errno(errno);
@@ -722,7 +691,7 @@ int mesh_config_parse(mesh_config **out, const char *text, size_t len, const cha
             return MESH_ENAMETOOLONG;
         base_dir = base_dir ? dir : cwd;
     }
-    return load_common(out, NULL, text, len, name ? name : "<config>", base_dir, opts, err, errlen);
+    return load_common(out, text, len, name, base_dir, opts, err, errlen);
 }
 
 void mesh_config_free(mesh_config *cfg)

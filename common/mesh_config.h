@@ -16,6 +16,13 @@
  * the window, in a table sized for this many (no growth at run time). */
 #define MESH_CFG_MAX_RESTARTS 255
 
+/* The largest config file mesh_config_read_text reads (meshd, and
+ * mesh_config_load), so the largest snapshot meshd passes to an engine
+ * (MESH_CONFIG_FD; mesh_config_load_given refuses a larger one): far above
+ * any mesh config (64 engines). MESH_CONFIG_MAX_TEXT says it in messages. */
+#define MESH_CONFIG_MAX_BYTES (4u << 20)
+#define MESH_CONFIG_MAX_TEXT  "4 MiB"
+
 /* The engine that carries off-host routes over nng (meshd adds it): the
  * local end of such a route exchanges records with it through a ring. */
 #define MESH_BRIDGE_ENGINE "bridge"
@@ -101,27 +108,44 @@ typedef struct mesh_config_opts {
     int no_binary_check;
 } mesh_config_opts;
 
-/* Loads and validates `path`. On success returns 0 and hands a new config to
- * *out (caller frees with mesh_config_free). On failure returns MESH_ECONFIG
- * (or a system code when the file cannot be read), leaves *out NULL, and
+/* Loads and validates `path` (read whole by mesh_config_read_text). On
+ * success returns 0 and hands a new config to *out (caller frees with
+ * mesh_config_free). On failure returns MESH_ECONFIG (or a code of
+ * mesh_config_read_text when the file cannot be read), leaves *out NULL, and
  * writes every problem found, one per line as "file:line:col: what is
  * wrong", into err (truncated to errlen). Thread-safe (no global state). */
 int mesh_config_load(mesh_config **out, const char *path, const mesh_config_opts *opts, char *err,
                      unsigned errlen);
 
+/* Reads the whole regular file `path` into *text (NUL-terminated after *len
+ * bytes; the caller frees it) and the directory holding it (absolute,
+ * symlinks resolved) into dir (PATH_MAX bytes). Returns 0, or leaves *text
+ * NULL, writes "path:0:0: what: reason" into err (truncated to errlen; err
+ * may be NULL) and returns MESH_ENAMETOOLONG (path does not fit
+ * mesh_config.path), a system code (cannot open), MESH_EINVAL (not a regular
+ * file, or larger than MESH_CONFIG_MAX_BYTES) or MESH_EIO (its size changed
+ * while it was read: it is being written). Thread-safe. */
+int mesh_config_read_text(const char *path, char **text, size_t *len, char *dir, char *err,
+                          unsigned errlen);
+
 /* Same as mesh_config_load for a config held in memory (e.g. an embedded
  * default): `text` is `len` bytes of YAML, `name` labels error lines (NULL =
  * "<config>"), relative paths start from `base_dir` (NULL = the current
- * directory). Same ownership, errors and thread-safety as mesh_config_load. */
+ * directory). Same ownership, errors and thread-safety as mesh_config_load;
+ * MESH_ENAMETOOLONG when `name` does not fit mesh_config.path. */
 int mesh_config_parse(mesh_config **out, const char *text, size_t len, const char *name,
                       const char *base_dir, const mesh_config_opts *opts, char *err,
                       unsigned errlen);
 
 /* Loads the config meshd gave a process it started: when snapshot_fd (the
  * MESH_CONFIG_FD environment value) is set, the sealed copy behind that fd,
- * parsed as if it were `path` (for messages and relative paths), and the fd
- * is closed; else the file `path`. Returns and fills as mesh_config_load;
- * MESH_EBADF when snapshot_fd is not an open regular file. */
+ * parsed as if it were `path` (for messages and relative paths); once read,
+ * the fd is closed and MESH_CONFIG_FD is unset (so the caller's children do
+ * not inherit either). Else the file `path`. Returns and fills as
+ * mesh_config_load; MESH_EBADF (fd left alone) when snapshot_fd is not an
+ * open memfd sealed against write, grow and shrink as meshd seals it,
+ * MESH_EINVAL when it holds more than MESH_CONFIG_MAX_BYTES. Changes the
+ * environment: call before starting threads. */
 int mesh_config_load_given(mesh_config **out, const char *path, const char *snapshot_fd,
                            const mesh_config_opts *opts, char *err, unsigned errlen);
 

@@ -5,12 +5,14 @@
 #include "mesh_error.h"
 
 #include <criterion/criterion.h>
-#include <fcntl.h>
 #include <criterion/logging.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 TestSuite(config_api, .init = cfgtest_setup, .fini = cfgtest_teardown);
@@ -119,6 +121,71 @@ Test(config_api, unreadable_file_gives_a_system_code)
     rc = mesh_config_load(&cfg, dir, NULL, errbuf, sizeof(errbuf)); /* a directory */
     cr_assert_eq(rc, MESH_EINVAL);
     cr_assert(strstr(errbuf, "not a regular file"), "%s", errbuf);
+}
+
+Test(config_api, read_text_gives_the_bytes_and_the_resolved_directory)
+{
+    static const char text[] = HEAD "engines:\n" ENGINE_A;
+    write_file("sub/mesh.yaml", text, 0644);
+    char link[160], want_dir[PATH_MAX], got_dir[PATH_MAX], *got = NULL;
+    snprintf(link, sizeof(link), "%s/link.yaml", dir);
+    cr_assert_eq(symlink("sub/mesh.yaml", link), 0);
+    cr_assert_not_null(realpath(dir, want_dir));
+    strcat(want_dir, "/sub");
+    size_t len = 0;
+    int rc = mesh_config_read_text(link, &got, &len, got_dir, errbuf, sizeof(errbuf));
+    cr_assert_eq(rc, 0, "%s", errbuf);
+    cr_assert_eq(len, strlen(text));
+    cr_assert_str_eq(got, text);
+    cr_assert_str_eq(got_dir, want_dir, "the directory of the file the link names");
+    free(got);
+}
+
+Test(config_api, read_text_refuses_a_file_whose_size_is_not_what_fstat_said)
+{
+    /* procfs files say size 0 and then give bytes: as a file that grew
+     * between fstat and read. Reading one byte past the stat size used to
+     * write the NUL past the buffer (ASan: heap-buffer-overflow). */
+    char *got = (char *)errbuf, d[PATH_MAX];
+    size_t len = 7;
+    int rc = mesh_config_read_text("/proc/self/status", &got, &len, d, errbuf, sizeof(errbuf));
+    cr_assert_eq(rc, MESH_EIO, "%s", errbuf);
+    cr_assert_null(got);
+    cr_assert(strstr(errbuf, "/proc/self/status:0:0: cannot read the config file whole"), "%s",
+              errbuf);
+    mesh_config *cfg = NULL;
+    cr_assert_eq(mesh_config_load(&cfg, "/proc/self/status", NULL, errbuf, sizeof(errbuf)),
+                 MESH_EIO);
+    cr_assert_null(cfg);
+}
+
+Test(config_api, read_text_refuses_long_paths_and_files_over_4_mib)
+{
+    char *got = NULL, d[PATH_MAX], p[700];
+    size_t len;
+    /* mesh_config.path holds 511 characters: 512 would be cut. */
+    memset(p, 'x', 512);
+    p[0] = '/';
+    p[512] = '\0';
+    int rc = mesh_config_read_text(p, &got, &len, d, errbuf, sizeof(errbuf));
+    cr_assert_eq(rc, MESH_ENAMETOOLONG, "%s", errbuf);
+    cr_assert(strstr(errbuf, "cannot open the config file"), "%s", errbuf);
+    mesh_config *cfg = NULL;
+    rc = mesh_config_parse(&cfg, "mesh: {name: t}\n", 16, p, "/", NULL, errbuf, sizeof(errbuf));
+    cr_assert_eq(rc, MESH_ENAMETOOLONG, "a name mesh_config.path would cut: %s", errbuf);
+    /* 4 MiB + 1 byte (sparse). */
+    write_file("big.yaml", "", 0644);
+    snprintf(p, sizeof(p), "%s/big.yaml", dir);
+    cr_assert_eq(truncate(p, 4 * 1024 * 1024 + 1), 0);
+    rc = mesh_config_read_text(p, &got, &len, d, errbuf, sizeof(errbuf));
+    cr_assert_eq(rc, MESH_EINVAL, "%s", errbuf);
+    cr_assert(strstr(errbuf, "larger than 4 MiB"), "%s", errbuf);
+    cr_assert_null(got);
+    cr_assert_eq(truncate(p, 4 * 1024 * 1024), 0); /* exactly the limit: read */
+    rc = mesh_config_read_text(p, &got, &len, d, errbuf, sizeof(errbuf));
+    cr_assert_eq(rc, 0, "%s", errbuf);
+    cr_assert_eq(len, 4 * 1024 * 1024);
+    free(got);
 }
 
 Test(config_api, small_or_absent_error_buffer)
@@ -284,6 +351,20 @@ Test(config_api, no_binary_check_keeps_missing_binaries_as_written)
     mesh_config_free(cfg);
 }
 
+/* A memfd holding text, sealed as meshd seals its snapshot (or with `seals`
+ * only; 0 = none), as sup_config_snapshot makes it. */
+static int sealed_memfd(const char *text, size_t len, int seals)
+{
+    int fd = memfd_create("test-snapshot", MFD_ALLOW_SEALING);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, text, len), (ssize_t)len);
+    if (seals != 0)
+        cr_assert_eq(fcntl(fd, F_ADD_SEALS, seals), 0);
+    return fd;
+}
+
+#define MESHD_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL)
+
 Test(config_api, given_snapshot_wins_over_the_file_and_is_closed)
 {
     /* The file on disk says engines a and b; the snapshot meshd runs says a only. */
@@ -294,24 +375,69 @@ Test(config_api, given_snapshot_wins_over_the_file_and_is_closed)
     cr_assert_eq(load(file_text, &cfg), 0, "%s", errbuf);
     cr_assert_eq(cfg->nengines, 2);
     mesh_config_free(cfg);
-    char snap[128];
-    snprintf(snap, sizeof(snap), "%s/snapshot", dir);
-    write_file("snapshot", snap_text, 0444);
-    int fd = open(snap, O_RDONLY);
-    cr_assert_geq(fd, 0);
+    int fd = sealed_memfd(snap_text, sizeof(snap_text) - 1, MESHD_SEALS);
     snprintf(fds, sizeof(fds), "%d", fd);
+    cr_assert_eq(setenv("MESH_CONFIG_FD", fds, 1), 0);
     mesh_config_opts opts = {.search_path = dir, .type_lookup = lookup_type};
-    int rc = mesh_config_load_given(&cfg, cfg_path, fds, &opts, err, sizeof(err));
+    int rc =
+        mesh_config_load_given(&cfg, cfg_path, getenv("MESH_CONFIG_FD"), &opts, err, sizeof(err));
     cr_assert_eq(rc, 0, "%s", err);
     cr_assert_eq(cfg->nengines, 1, "the snapshot, not the file");
     cr_assert_str_eq(cfg->path, cfg_path, "messages still name the file");
     mesh_config_free(cfg);
     cr_assert_eq(fcntl(fd, F_GETFD), -1, "the snapshot fd is closed after reading");
+    cr_assert_null(getenv("MESH_CONFIG_FD"), "children must not look for the closed fd");
     /* Without a snapshot: the file. */
     rc = mesh_config_load_given(&cfg, cfg_path, NULL, &opts, err, sizeof(err));
     cr_assert_eq(rc, 0, "%s", err);
     cr_assert_eq(cfg->nengines, 2);
     mesh_config_free(cfg);
+}
+
+Test(config_api, given_snapshot_that_is_not_sealed_is_refused_and_left_open)
+{
+    static const char snap_text[] = HEAD "engines:\n" ENGINE_A;
+    mesh_config *cfg = NULL;
+    char err[512] = "", fds[16];
+    mesh_config_opts opts = {.search_path = dir, .type_lookup = lookup_type};
+    /* A regular file anyone may rewrite, a memfd without seals, and one
+     * sealed against writes only (it could still shrink or grow). */
+    char snap[128];
+    snprintf(snap, sizeof(snap), "%s/snapshot", dir);
+    write_file("snapshot", snap_text, 0444);
+    int fds_bad[3] = {open(snap, O_RDONLY), sealed_memfd(snap_text, sizeof(snap_text) - 1, 0),
+                      sealed_memfd(snap_text, sizeof(snap_text) - 1, F_SEAL_WRITE)};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_geq(fds_bad[i], 0);
+        snprintf(fds, sizeof(fds), "%d", fds_bad[i]);
+        cr_assert_eq(setenv("MESH_CONFIG_FD", fds, 1), 0);
+        int rc = mesh_config_load_given(&cfg, cfg_path, fds, &opts, err, sizeof(err));
+        cr_assert_eq(rc, MESH_EBADF, "case %d: %s", i, err);
+        cr_assert_null(cfg);
+        cr_assert(strstr(err, "MESH_CONFIG_FD=") && strstr(err, "not sealed"), "case %d: %s", i,
+                  err);
+        cr_assert_neq(fcntl(fds_bad[i], F_GETFD), -1, "case %d: not ours to close", i);
+        cr_assert_not_null(getenv("MESH_CONFIG_FD"), "case %d", i);
+        close(fds_bad[i]);
+    }
+}
+
+Test(config_api, given_snapshot_larger_than_meshd_reads_is_refused)
+{
+    /* Sparse: 1 byte past the cap costs no memory. meshd never snapshots a
+     * file that large (mesh_config_read_text refuses it). */
+    mesh_config *cfg = NULL;
+    char err[512] = "", fds[16];
+    int fd = memfd_create("test-snapshot", MFD_ALLOW_SEALING);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(ftruncate(fd, (off_t)(4u << 20) + 1), 0);
+    cr_assert_eq(fcntl(fd, F_ADD_SEALS, MESHD_SEALS), 0);
+    snprintf(fds, sizeof(fds), "%d", fd);
+    mesh_config_opts opts = {.search_path = dir, .type_lookup = lookup_type};
+    int rc = mesh_config_load_given(&cfg, cfg_path, fds, &opts, err, sizeof(err));
+    cr_assert_eq(rc, MESH_EINVAL, "%s", err);
+    cr_assert(strstr(err, "larger than 4 MiB"), "%s", err);
+    close(fd);
 }
 
 Test(config_api, given_snapshot_fd_that_is_not_open_is_refused)

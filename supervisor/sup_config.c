@@ -14,10 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
-
-#define SUP_CONFIG_MAX_BYTES (4u << 20) /* far above any mesh config (64 engines) */
 
 int sup_config_type_lookup(const char *name, void *arg)
 {
@@ -25,50 +22,6 @@ int sup_config_type_lookup(const char *name, void *arg)
     (void)arg;
     int rc = msg_type_by_name(name, &t);
     return rc != 0 ? rc : (int)t->id;
-}
-
-static int read_fail(char *err, size_t errlen, const char *path, const char *what, int rc)
-{
-    snprintf(err, errlen, "%s:0:0: %s: %s\n", path, what, mesh_strerror(rc));
-    return rc;
-}
-
-/* Reads the whole regular file `path` into *text (NUL-terminated, caller
- * frees) and its directory (absolute, symlinks resolved) into dir. */
-static int read_file(const char *path, char **text, size_t *len, char dir[PATH_MAX], char *err,
-                     size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f || !realpath(path, dir)) {
-        int rc = mesh_err_from_errno(errno);
-        if (f)
-            fclose(f);
-        return read_fail(err, errlen, path, "cannot open the config file", rc);
-    }
-    struct stat st;
-    int rc = 0;
-    if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode))
-        rc = read_fail(err, errlen, path, "not a regular file", MESH_EINVAL);
-    else if (st.st_size > (off_t)SUP_CONFIG_MAX_BYTES)
-        rc = read_fail(err, errlen, path, "larger than 4 MiB", MESH_EINVAL);
-    else if ((*text = malloc((size_t)st.st_size + 1)) == NULL)
-        rc = MESH_ENOMEM;
-    if (rc == 0) {
-        *len = fread(*text, 1, (size_t)st.st_size + 1, f);
-        (*text)[*len] = '\0';
-        if (ferror(f) || *len > (size_t)st.st_size) { /* grew while read: try again later */
-            rc = read_fail(err, errlen, path, "cannot read the config file whole", MESH_EIO);
-            free(*text);
-            *text = NULL;
-        }
-    }
-    fclose(f);
-    char *slash = strrchr(dir, '/');
-    if (slash == dir)
-        slash[1] = '\0';
-    else if (slash)
-        *slash = '\0';
-    return rc;
 }
 
 /* Off-host routes or a listen address: meshd runs the nng bridge as an
@@ -109,7 +62,7 @@ int sup_config_load(mesh_config **out, const char *path, const char *search_path
     *out = NULL;
     if (errlen)
         err[0] = '\0';
-    int rc = read_file(path, &text, &len, dir, err, errlen);
+    int rc = mesh_config_read_text(path, &text, &len, dir, err, (unsigned)errlen);
     if (rc == 0)
         rc = mesh_config_parse(out, text, len, path, dir, &opts, err, (unsigned)errlen);
     if (rc == 0)
@@ -129,20 +82,25 @@ int sup_config_snapshot(const char *text, size_t len, int *fd_out)
     if (fd < 0)
         return mesh_err_from_errno(errno);
     size_t off = 0;
+    int rc;
     while (off < len) {
         ssize_t w = write(fd, text + off, len - off);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w <= 0)
+        if (w <= 0) {
+            rc = w < 0 ? mesh_err_from_errno(errno) : MESH_EIO; /* 0: errno is stale */
             goto fail;
+        }
         off += (size_t)w;
     }
-    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0)
+    /* mesh_config_load_given (the engines' side) requires these seals. */
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+        rc = mesh_err_from_errno(errno);
         goto fail;
+    }
     *fd_out = fd;
     return 0;
-fail:;
-    int rc = mesh_err_from_errno(errno ? errno : EIO);
+fail:
     close(fd);
     return rc;
 }

@@ -123,8 +123,9 @@ int sup_reap_orphans(sup_mesh *m);
 /* End of a stop, once no engine runs: SIGKILLs every process still
  * re-parented to meshd (descendants of engines that left their engine's
  * process group) and reaps it, repeating for their own children, for at most
- * timeout_ms. Returns how many were killed. Not for use while engines run
- * (it would reap libuv's children). */
+ * timeout_ms. Each process is warned about, signalled and counted once,
+ * however long it takes to die. Returns how many processes it sent SIGKILL.
+ * Not for use while engines run (it would reap libuv's children). */
 int sup_reap_descendants(unsigned timeout_ms);
 
 #endif

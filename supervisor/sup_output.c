@@ -137,6 +137,19 @@ static int write_direct(sup_sink *s, struct iovec *iov, int n)
     }
 }
 
+/* Notes whether the reader now holds part of a line: the last of the w
+ * bytes just written from iov is not a newline. */
+static void note_written(sup_sink *s, const struct iovec *iov, size_t w)
+{
+    if (w == 0)
+        return;
+    while (w > iov->iov_len) {
+        w -= iov->iov_len;
+        iov++;
+    }
+    s->midline = ((const char *)iov->iov_base)[w - 1] != '\n';
+}
+
 static uint64_t count_lines(const char *p, size_t n)
 {
     uint64_t k = 0;
@@ -156,18 +169,22 @@ static void poll_writable(sup_sink *s, int on)
     s->polling = on;
 }
 
-/* Appends the summary of what was dropped (the backlog is empty). */
+/* Replaces the backlog (written or given up) with the summary of what was
+ * dropped, on a line of its own: after a newline if the reader was left
+ * with part of a line. */
 static void queue_summary(sup_sink *s)
 {
     int n;
+    const char *nl = s->midline ? "\n" : "";
     if (s->dropped_log)
         n = snprintf(s->buf, sizeof(s->buf),
-                     "warn meshd: %llu lines of engine output and %llu of meshd's log dropped "
+                     "%swarn meshd: %llu lines of engine output and %llu of meshd's log dropped "
                      "(%s not keeping up)\n",
-                     (unsigned long long)s->dropped, (unsigned long long)s->dropped_log, s->label);
+                     nl, (unsigned long long)s->dropped, (unsigned long long)s->dropped_log,
+                     s->label);
     else
         n = snprintf(s->buf, sizeof(s->buf),
-                     "warn meshd: %llu lines of engine output dropped (%s not keeping up)\n",
+                     "%swarn meshd: %llu lines of engine output dropped (%s not keeping up)\n", nl,
                      (unsigned long long)s->dropped, s->label);
     s->dropped_total += s->dropped + s->dropped_log;
     s->dropped = s->dropped_log = 0;
@@ -200,6 +217,7 @@ static void flush(sup_sink *s)
                 set_broken(s);
                 return;
             }
+            note_written(s, &iov, (size_t)w);
             s->off += (size_t)w;
             s->len -= (size_t)w;
         }
@@ -268,6 +286,8 @@ static int put(sup_sink *s, struct iovec *iov, int n, int is_log)
         total += iov[i].iov_len;
     if (s->len == 0) {
         ssize_t w = raw_write(s, iov, n);
+        if (w > 0)
+            note_written(s, iov, (size_t)w);
         if (w >= 0 && (size_t)w == total)
             return 0;
         if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {

@@ -40,7 +40,8 @@ void sup_linebuf_flush(sup_linebuf *b, sup_line_fn fn, void *arg);
  * libuv reports the descriptor writable; a line that does not fit is
  * dropped and counted, and once the backlog has drained a line
  * "warn meshd: N lines of engine output dropped (<label> not keeping up)"
- * says so. A regular file (or a descriptor that cannot be polled, e.g.
+ * says so (on a line of its own, after a newline if the reader was left
+ * with part of a line). A regular file (or a descriptor that cannot be polled, e.g.
  * /dev/null) is written directly: it does not wait for a reader.
  * Caller-owned, used on the loop thread only; embed it where its address
  * stays put. */
@@ -54,6 +55,7 @@ typedef struct sup_sink {
     const char *label;    /* "stdout" */
     struct sup_sink *to;  /* same target as another sink: everything goes there */
     size_t off, len;      /* pending bytes: buf[off, off + len) */
+    int midline;          /* the reader got part of a line: the last byte written is not '\n' */
     uint64_t dropped;     /* engine lines dropped since the last summary */
     uint64_t dropped_log; /* meshd's own log lines dropped since the last summary */
     uint64_t dropped_total;

@@ -10,6 +10,7 @@
 #include "mesh_log.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,10 +84,47 @@ static int list_children(pid_t self, pid_t *out, char *states, int max)
     return n;
 }
 
+/* The pids sup_reap_descendants has sent SIGKILL, so that one that takes
+ * long to die (e.g. in uninterruptible sleep) is warned about, signalled and
+ * counted once, not at every 2 ms round. A pid leaves the set when we reap
+ * it (only then can the number be reused). Full: a new pid is killed but not
+ * remembered (warned about and counted again next round), which only a fork
+ * storm reaches. */
+typedef struct sigkilled {
+    pid_t pid[1024];
+    int n;
+} sigkilled;
+
+static int sigkilled_find(const sigkilled *k, pid_t pid)
+{
+    for (int i = 0; i < k->n; i++)
+        if (k->pid[i] == pid)
+            return i;
+    return -1;
+}
+
+/* SIGKILLs `pid` (and its group, if it leads one) unless already done.
+ * Returns 1 when it was signalled now, 0 when before. */
+static int sigkill_once(sigkilled *k, pid_t pid)
+{
+    if (sigkilled_find(k, pid) >= 0)
+        return 0;
+    if (k->n < (int)(sizeof(k->pid) / sizeof(k->pid[0])))
+        k->pid[k->n++] = pid;
+    kill(-pid, SIGKILL); /* its group, if it leads one */
+    if (kill(pid, SIGKILL) == 0)
+        mesh_warn("pid %d (a descendant of an engine) is still running: SIGKILL", (int)pid);
+    else
+        mesh_warn("pid %d (a descendant of an engine) is still running; SIGKILL failed: %s",
+                  (int)pid, strerror(errno));
+    return 1;
+}
+
 int sup_reap_descendants(unsigned timeout_ms)
 {
     const pid_t self = getpid();
     const uint64_t end = mesh_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    sigkilled k = {.n = 0}; /* 4 KiB on the stack */
     int killed = 0;
     for (;;) {
         pid_t kids[256];
@@ -94,16 +132,14 @@ int sup_reap_descendants(unsigned timeout_ms)
         int n = list_children(self, kids, states, 256);
         if (n == 0)
             return killed;
-        for (int i = 0; i < n; i++) {
-            if (states[i] == 'Z')
-                continue;
-            mesh_warn("pid %d (a descendant of an engine) is still running: SIGKILL", (int)kids[i]);
-            kill(-kids[i], SIGKILL); /* its group, if it leads one */
-            kill(kids[i], SIGKILL);
-            killed++;
-        }
         for (int i = 0; i < n; i++)
-            waitpid(kids[i], NULL, WNOHANG);
+            if (states[i] != 'Z')
+                killed += sigkill_once(&k, kids[i]);
+        for (int i = 0; i < n; i++) {
+            int at = sigkilled_find(&k, kids[i]);
+            if (waitpid(kids[i], NULL, WNOHANG) == kids[i] && at >= 0)
+                k.pid[at] = k.pid[--k.n]; /* reaped: its number may be reused */
+        }
         if (mesh_now_ns() > end) {
             mesh_error("%d descendant process(es) did not die within %u ms of SIGKILL", n,
                        timeout_ms);

@@ -16,17 +16,6 @@
 #include "mesh_error.h"
 #include "mesh_log.h"
 
-_Static_assert(sizeof(engine_ckpt_hdr) == 128, "checkpoint header is one 128-byte line");
-_Static_assert(offsetof(engine_ckpt_hdr, active) == 16, "checkpoint header layout");
-_Static_assert(offsetof(engine_ckpt_hdr, mark) == 24, "checkpoint header layout");
-_Static_assert(offsetof(engine_ckpt_hdr, pid) == 40, "checkpoint header layout");
-_Static_assert(offsetof(engine_ckpt_hdr, slot_off) == 48, "checkpoint header layout");
-_Static_assert(offsetof(engine_ckpt_hdr, slot_cap) == 64, "checkpoint header layout");
-_Static_assert(sizeof(engine_ckpt_slot) == 64, "slot header is 64 bytes");
-_Static_assert(offsetof(engine_ckpt_slot, nrings) == 40, "slot header layout");
-_Static_assert(offsetof(engine_ckpt_slot, check) == 48, "slot header layout");
-_Static_assert(sizeof(engine_ckpt_ring) == 24, "ring record is three words");
-
 #define CKPT_PAGE 4096u
 
 static inline uint64_t rotl64(uint64_t x, int k)

@@ -21,12 +21,13 @@
 #include <stdint.h>
 
 #include "bus_shm.h"
+#include "engine_plan.h"
 
 #define ENGINE_CKPT_MAGIC      0x3154534b4843534dull /* "MSCHKST1" little-endian */
 #define ENGINE_CKPT_SLOT_MAGIC 0x544f4c53544b434dull /* "MCKTSLOT" */
 #define ENGINE_CKPT_VERSION    1u
 #define ENGINE_CKPT_NONE       UINT64_MAX   /* no active slot */
-#define ENGINE_CKPT_MAX_RINGS  64           /* ENGINE_MAX_OUTPUTS */
+#define ENGINE_CKPT_MAX_RINGS  64           /* >= ENGINE_MAX_OUTPUTS */
 #define ENGINE_CKPT_MAX_DATA   (256u << 20) /* largest snapshot accepted */
 
 /* Header of the object (one 128-byte line). */
@@ -64,6 +65,40 @@ typedef struct engine_ckpt_slot {
     uint64_t check;
     uint64_t pad;
 } engine_ckpt_slot;
+
+/* The object's layout (version 1): every field at a fixed offset, so a
+ * change to the structs fails the build instead of misreading a snapshot
+ * another build wrote (a change needs a version bump). */
+_Static_assert(sizeof(engine_ckpt_hdr) == 128, "checkpoint header is one 128-byte line");
+_Static_assert(_Alignof(engine_ckpt_hdr) == 8, "checkpoint header alignment");
+_Static_assert(offsetof(engine_ckpt_hdr, magic) == 0, "checkpoint header layout");
+_Static_assert(offsetof(engine_ckpt_hdr, version) == 8, "checkpoint header layout");
+_Static_assert(offsetof(engine_ckpt_hdr, hdr_bytes) == 12, "checkpoint header layout");
+_Static_assert(offsetof(engine_ckpt_hdr, active) == 16, "checkpoint header layout");
+_Static_assert(offsetof(engine_ckpt_hdr, mark) == 24, "checkpoint header layout");
+_Static_assert(offsetof(engine_ckpt_hdr, saves) == 32, "checkpoint header layout");
+_Static_assert(offsetof(engine_ckpt_hdr, pid) == 40, "checkpoint header layout");
+_Static_assert(offsetof(engine_ckpt_hdr, reserved) == 44, "checkpoint header layout");
+_Static_assert(offsetof(engine_ckpt_hdr, slot_off) == 48, "checkpoint header layout");
+_Static_assert(offsetof(engine_ckpt_hdr, slot_cap) == 64, "checkpoint header layout");
+_Static_assert(offsetof(engine_ckpt_hdr, pad) == 80, "checkpoint header layout");
+_Static_assert(sizeof(engine_ckpt_ring) == 24, "ring record is three words");
+_Static_assert(offsetof(engine_ckpt_ring, head) == 0, "ring record layout");
+_Static_assert(offsetof(engine_ckpt_ring, next_seq) == 8, "ring record layout");
+_Static_assert(offsetof(engine_ckpt_ring, name_hash) == 16, "ring record layout");
+_Static_assert(sizeof(engine_ckpt_slot) == 64, "slot header is 64 bytes");
+_Static_assert(_Alignof(engine_ckpt_slot) == 8, "slot header alignment");
+_Static_assert(offsetof(engine_ckpt_slot, magic) == 0, "slot header layout");
+_Static_assert(offsetof(engine_ckpt_slot, serial) == 8, "slot header layout");
+_Static_assert(offsetof(engine_ckpt_slot, len) == 16, "slot header layout");
+_Static_assert(offsetof(engine_ckpt_slot, mark) == 24, "slot header layout");
+_Static_assert(offsetof(engine_ckpt_slot, wall_ns) == 32, "slot header layout");
+_Static_assert(offsetof(engine_ckpt_slot, nrings) == 40, "slot header layout");
+_Static_assert(offsetof(engine_ckpt_slot, reserved) == 44, "slot header layout");
+_Static_assert(offsetof(engine_ckpt_slot, check) == 48, "slot header layout");
+_Static_assert(offsetof(engine_ckpt_slot, pad) == 56, "slot header layout");
+/* A snapshot records every output ring of an engine. */
+_Static_assert(ENGINE_CKPT_MAX_RINGS >= ENGINE_MAX_OUTPUTS, "a checkpoint holds every output");
 
 /* What a snapshot carries besides the engine's bytes. */
 typedef struct engine_ckpt_meta {
